@@ -1,0 +1,45 @@
+// Naming, registration defaults and result checks shared by all benches.
+#include "benches/common/bench.hpp"
+
+#include <string>
+
+namespace sy::bench {
+
+std::string name(std::string_view workload, std::string_view model,
+                 std::initializer_list<param> params) {
+    std::string n(workload);
+    n += '/';
+    n += model;
+    for (const auto& [k, v] : params) {
+        n += '/';
+        n += k;
+        n += ':';
+        n += v;
+    }
+    return n;
+}
+
+benchmark::internal::Benchmark* add(const std::string& name,
+                                    std::function<void(benchmark::State&)> fn) {
+    auto* b = benchmark::RegisterBenchmark(
+        name.c_str(), [fn = std::move(fn)](benchmark::State& st) { fn(st); });
+    // Warm-up comes from --benchmark_min_warmup_time (main sets a default per
+    // tier): a per-benchmark MinWarmUpTime would be appended to the name.
+    b->Unit(benchmark::kNanosecond)->UseRealTime();
+    return b;
+}
+
+void skip(benchmark::State& state, const std::string& reason) {
+    state.SkipWithError(("skipped: " + reason).c_str());
+}
+
+bool expect_eq(benchmark::State& state, const char* what, std::uint64_t got,
+               std::uint64_t want) {
+    if (got == want) return true;
+    std::string msg = std::string(what) + " mismatch: got " + std::to_string(got) +
+                      ", expected " + std::to_string(want);
+    state.SkipWithError(msg.c_str());
+    return false;
+}
+
+}  // namespace sy::bench

@@ -1,0 +1,79 @@
+// Shared helpers for every bench executable: flags (--sy_quick, --sy_smoke,
+// --sy_models), benchmark naming (<workload>/<model>/<param>:<value>),
+// registration with the suite's defaults, and result checks.
+//
+// A bench file registers its workload inside SY_WORKLOAD(name) { ... }; the
+// body runs after flags are parsed, so sizes can depend on --sy_quick and
+// --sy_smoke, and models the user did not ask for are never registered.
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace sy::bench {
+
+// Size tier chosen by the driver: smoke (ctest, seconds), quick (whole suite
+// in about three minutes), full (the default run).
+enum class tier { smoke, quick, full };
+
+struct options {
+    tier size = tier::full;
+    std::set<std::string> models;  // empty: every model
+    bool wants(std::string_view model) const {
+        return models.empty() || models.count(std::string(model)) != 0;
+    }
+};
+
+const options& opts();
+
+// Pick a value by tier: pick(smoke, quick, full).
+template <class T>
+T pick(T smoke, T quick, T full) {
+    switch (opts().size) {
+        case tier::smoke: return smoke;
+        case tier::quick: return quick;
+        default: return full;
+    }
+}
+
+using param = std::pair<std::string_view, std::string>;
+std::string name(std::string_view workload, std::string_view model,
+                 std::initializer_list<param> params = {});
+
+// RegisterBenchmark with the suite's defaults (ns, real time, a short
+// warm-up outside timing). Returns the benchmark for further settings.
+benchmark::internal::Benchmark* add(const std::string& name,
+                                    std::function<void(benchmark::State&)> fn);
+
+// A case the machine cannot run: reported as an error whose message starts
+// with "skipped: " so the driver counts it as a skip, not a failure.
+void skip(benchmark::State& state, const std::string& reason);
+
+// A work counter or checksum that must equal its expected value. On a
+// mismatch the benchmark reports an error (a failure, never a number).
+bool expect_eq(benchmark::State& state, const char* what, std::uint64_t got,
+               std::uint64_t want);
+
+// Publish a work counter (per iteration, checked equal on every model).
+inline void counter(benchmark::State& state, const char* what, double per_iteration) {
+    state.counters[what] = benchmark::Counter(per_iteration);
+}
+
+struct workload_registrar {
+    workload_registrar(const char* name, void (*fn)());
+};
+
+}  // namespace sy::bench
+
+#define SY_WORKLOAD(id)                                                             \
+    static void sy_register_workload_##id();                                        \
+    static const ::sy::bench::workload_registrar sy_workload_registrar_##id{        \
+        #id, &sy_register_workload_##id};                                           \
+    static void sy_register_workload_##id()

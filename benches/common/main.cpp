@@ -1,0 +1,128 @@
+// Common main for every bench executable.
+//
+// Parses switchyard's own flags, registers the workloads, runs Google
+// Benchmark, and exits non-zero when any benchmark reported an error that is
+// not a "skipped: ..." case -- Google Benchmark alone exits 0 even when a
+// checksum check failed, which would let a wrong number through.
+#include "benches/common/bench.hpp"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "runners/models.hpp"
+
+namespace sy::bench {
+
+namespace {
+options g_opts;
+
+struct workload_entry {
+    const char* name;
+    void (*fn)();
+};
+std::vector<workload_entry>& workloads() {
+    static std::vector<workload_entry> w;
+    return w;
+}
+
+// Forwards to the console reporter and counts real errors.
+class tracking_reporter : public benchmark::ConsoleReporter {
+public:
+    int failures = 0;
+    int skips = 0;
+    void ReportRuns(const std::vector<Run>& runs) override {
+        for (const auto& r : runs) {
+            if (!r.error_occurred) continue;
+            if (r.error_message.rfind("skipped: ", 0) == 0)
+                ++skips;
+            else
+                ++failures;
+        }
+        ConsoleReporter::ReportRuns(runs);
+    }
+};
+
+[[noreturn]] void usage_error(const std::string& msg) {
+    std::fprintf(stderr, "%s\n", msg.c_str());
+    std::exit(2);
+}
+
+// Removes --sy_* flags from argv, leaving Google Benchmark's own.
+void parse_own_flags(int& argc, char** argv) {
+    int out = 1;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a.rfind("--sy_", 0) != 0) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (a == "--sy_smoke") {
+            g_opts.size = tier::smoke;
+        } else if (a == "--sy_quick") {
+            g_opts.size = tier::quick;
+        } else if (a.rfind("--sy_models=", 0) == 0) {
+            std::string list = a.substr(std::strlen("--sy_models="));
+            size_t pos = 0;
+            while (pos <= list.size()) {
+                size_t comma = list.find(',', pos);
+                if (comma == std::string::npos) comma = list.size();
+                std::string m = list.substr(pos, comma - pos);
+                if (!m.empty()) {
+                    if (!sy::is_known_model(m))
+                        usage_error("unknown model '" + m + "' (known: " +
+                                    sy::known_models_text() + ")");
+                    g_opts.models.insert(m);
+                }
+                pos = comma + 1;
+            }
+        } else if (a == "--sy_list_models") {
+            for (auto m : sy::enabled_models()) std::printf("%s\n", std::string(m).c_str());
+            std::exit(0);
+        } else {
+            usage_error("unknown flag '" + a +
+                        "' (switchyard flags: --sy_smoke --sy_quick --sy_models=LIST "
+                        "--sy_list_models)");
+        }
+    }
+    argc = out;
+    argv[argc] = nullptr;
+}
+}  // namespace
+
+const options& opts() { return g_opts; }
+
+workload_registrar::workload_registrar(const char* name, void (*fn)()) {
+    workloads().push_back({name, fn});
+}
+
+}  // namespace sy::bench
+
+int main(int argc, char** argv) {
+    sy::bench::parse_own_flags(argc, argv);
+    // Default warm-up outside timing, per tier, unless given explicitly.
+    std::vector<char*> args(argv, argv + argc);
+    bool has_warmup = false;
+    for (char* a : args)
+        if (std::strncmp(a, "--benchmark_min_warmup_time", 27) == 0) has_warmup = true;
+    std::string warmup = "--benchmark_min_warmup_time=" +
+                         std::string(sy::bench::pick("0", "0.02", "0.1"));
+    if (!has_warmup) args.push_back(warmup.data());
+    args.push_back(nullptr);
+    argc = int(args.size()) - 1;
+    argv = args.data();
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+    for (auto& w : sy::bench::workloads()) w.fn();
+    sy::bench::tracking_reporter reporter;
+    size_t ran = benchmark::RunSpecifiedBenchmarks(&reporter);
+    benchmark::Shutdown();
+    if (reporter.failures > 0) {
+        std::fprintf(stderr, "switchyard: %d benchmark(s) failed their checks\n",
+                     reporter.failures);
+        return 1;
+    }
+    if (ran == 0) std::fprintf(stderr, "switchyard: no benchmark matched\n");
+    return 0;
+}

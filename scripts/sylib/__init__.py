@@ -1,0 +1,1 @@
+"""switchyard's driver and result tools (pure functions + thin CLIs)."""

@@ -1,0 +1,160 @@
+"""The driver: usage errors exit 2 with one line; the watchdog kills a hung
+bench, records it and carries on; checks failing inside a bench fail the run.
+"""
+import json
+import subprocess
+
+import pytest
+
+from conftest import DRIVER, driver_env
+
+from sylib import deps, procs, run
+from sylib.results import InputError
+
+
+def sy(*args, env=None, timeout=600):
+    return subprocess.run([str(DRIVER), *args], capture_output=True, text=True,
+                          env=env or driver_env(), timeout=timeout)
+
+
+def one_line_error(r):
+    assert r.returncode == 2, r.stderr
+    progress = ("switchyard: building ", "switchyard: configuring ")
+    lines = [l for l in r.stderr.splitlines() if l.strip() and not l.startswith(progress)]
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["frobnicate"], "invalid choice"),
+    ([], "required"),
+    (["run", "--bogus"], "unrecognized arguments"),
+    (["run", "--repetitions", "zero"], "not a whole number"),
+    (["run", "--repetitions", "0"], "at least 1"),
+    (["run", "--timeout", "-3"], "must be positive"),
+    (["test", "--frob"], "unrecognized arguments"),
+])
+def test_usage_errors_are_one_line_exit_2(args, needle):
+    assert needle in one_line_error(sy(*args))
+
+
+def test_unknown_model_is_rejected():
+    assert "unknown model 'greenlet'" in one_line_error(sy("run", "--models", "coroutine,greenlet"))
+
+
+def test_invalid_filter_regex_is_rejected():
+    assert "not a valid regular expression" in one_line_error(sy("run", "--filter", "(unclosed"))
+
+
+def test_filter_matching_nothing_is_rejected(tmp_path, selftest_build):
+    r = sy("run", "--build-dir", str(selftest_build), "--filter", "no-such-bench-xyz",
+           "--out", str(tmp_path / "out"))
+    assert "matches no benchmark" in one_line_error(r)
+
+
+def test_unwritable_out_fails_before_any_bench(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = sy("run", "--out", str(blocker / "sub"))
+    assert "not writable" in one_line_error(r)
+
+
+def _run_selftest(tmp_path, build, fault, timeout="3"):
+    out = tmp_path / "out"
+    r = sy("run", "--build-dir", str(build), "--filter", "selftest|switch/bare_call",
+           "--timeout", timeout, "--repetitions", "1", "--quick", "--out", str(out),
+           env=driver_env(SY_SELFTEST_FAULT=fault))
+    manifest = json.loads((out / "run.json").read_text())
+    status = {b["bench"]: b for b in manifest["benches"]}
+    return r, out, status
+
+
+def test_watchdog_kills_hung_bench_and_run_continues(tmp_path, selftest_build):
+    r, out, status = _run_selftest(tmp_path, selftest_build, "hang", timeout="2")
+    assert r.returncode == 1
+    assert status["selftest"]["status"] == "timeout"
+    assert "timeout after 2 s" in status["selftest"]["reason"]
+    assert status["switch"]["status"] == "ok"          # the run went on
+    assert "FAILED bench_selftest" in r.stderr
+    data = json.loads((out / "selftest.json").read_text())
+    assert data["context"]["switchyard"]["status"] == "timeout"
+    assert data["context"]["fingerprint"]["fingerprint_id"]
+    sw = json.loads((out / "switch.json").read_text())
+    assert any(b["name"].startswith("switch/bare_call") for b in sw["benchmarks"])
+
+
+def test_crashing_bench_is_recorded(tmp_path, selftest_build):
+    r, _, status = _run_selftest(tmp_path, selftest_build, "crash")
+    assert r.returncode == 1
+    assert status["selftest"]["status"] == "crashed"
+    assert "SIGABRT" in status["selftest"]["reason"]
+
+
+def test_checksum_mismatch_fails_the_run(tmp_path, selftest_build):
+    r, _, status = _run_selftest(tmp_path, selftest_build, "mismatch")
+    assert r.returncode == 1
+    assert status["selftest"]["status"] == "failed"
+    assert "checksum mismatch" in status["selftest"]["failures"][0]["reason"]
+
+
+def test_skip_is_not_a_failure(tmp_path, selftest_build):
+    r, _, status = _run_selftest(tmp_path, selftest_build, "skip")
+    assert r.returncode == 0, r.stderr
+    assert status["selftest"]["status"] == "ok"
+    assert status["selftest"]["skips"][0]["reason"] == "selftest asked to skip"
+    assert "skipped selftest/fault" in r.stderr
+
+
+def test_progress_line_format(tmp_path, selftest_build):
+    r, _, _ = _run_selftest(tmp_path, selftest_build, "")
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.startswith("[")]
+    assert len(lines) == 2
+    assert lines[0].startswith("[1/2] bench_") and "(ETA " in lines[0]
+
+
+# ---- pure functions ----------------------------------------------------------------
+
+def test_missing_packages_uses_dpkg_status():
+    fake = lambda pkgs: {"a": "ii", "b": "un", "c": "rc"}
+    assert deps.missing(["a", "b", "c", "d"], query=fake) == ["b", "c", "d"]
+
+
+def test_install_line_is_exact():
+    assert deps.install_line(["x", "y"]) == "sudo apt-get install -y x y"
+
+
+def test_packages_for_test_include_pytest_and_build():
+    pk = deps.packages_for("test")
+    assert "python3-pytest" in pk and "liburing-dev" in pk and "g++" in pk
+
+
+def test_parse_models():
+    assert run.parse_models("fiber, libuv") == ["fiber", "libuv"]
+    assert run.parse_models(None) is None
+    with pytest.raises(InputError):
+        run.parse_models("fiber,gevent")
+    with pytest.raises(InputError):
+        run.parse_models(",")
+
+
+def test_describe_returncode():
+    assert procs.describe_returncode(0) == ("ok", "")
+    assert procs.describe_returncode(-11) == ("crashed", "killed by SIGSEGV")
+    assert procs.describe_returncode(3) == ("failed", "exit status 3")
+
+
+def test_watchdog_times_out_a_sleeping_process(tmp_path):
+    o = procs.run(["sleep", "30"], timeout=0.5, log_path=str(tmp_path / "log"))
+    assert o.status == "timeout" and o.seconds < 10
+
+
+def test_watchdog_reports_missing_executable(tmp_path):
+    o = procs.run([str(tmp_path / "nope")], timeout=1, log_path=str(tmp_path / "log"))
+    assert o.status == "error" and "cannot start" in o.reason
+
+
+def test_fmt_duration():
+    assert run.fmt_duration(70.4) == "1:10"
+    assert run.fmt_duration(0) == "0:00"
