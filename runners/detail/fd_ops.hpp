@@ -1,0 +1,123 @@
+// Non-blocking fd operations as retryable ops: `attempt` makes the syscall
+// and returns bytes / a new fd / 0, or -errno, with -EAGAIN meaning "not
+// ready, wait for readiness and attempt again". Readiness models (epoll loop,
+// fiber, libuv) attempt first and wait only on -EAGAIN; thread and pool wait
+// in poll(2) (run_blocking), which blocks the OS thread like a blocking call.
+// Results follow io_uring's convention: >= 0 success, -errno failure.
+#pragma once
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+
+namespace sy {
+
+// Bytes transferred / new fd / 0 on success, -errno on failure.
+using io_result = long;
+
+namespace detail {
+
+enum class io_dir : unsigned char { in, out };
+
+struct io_op {
+    int fd = -1;
+    io_result result = 0;
+    io_result (*attempt)(io_op*) = nullptr;
+    void (*complete)(io_op*) = nullptr;  // set by the waiting model
+    void* owner = nullptr;               // the waiting model's context
+    io_op* next = nullptr;               // per-fd wait queue
+};
+
+inline io_result errno_result() { return -long(errno); }
+
+struct read_op : io_op {
+    void* buf;
+    std::size_t len;
+    read_op(int f, void* b, std::size_t n) : buf(b), len(n) {
+        fd = f;
+        attempt = &run;
+    }
+    static constexpr io_dir dir = io_dir::in;
+    static io_result run(io_op* o) {
+        auto* op = static_cast<read_op*>(o);
+        ssize_t r = ::read(op->fd, op->buf, op->len);
+        return r >= 0 ? io_result(r) : errno_result();
+    }
+};
+
+struct write_op : io_op {
+    const void* buf;
+    std::size_t len;
+    write_op(int f, const void* b, std::size_t n) : buf(b), len(n) {
+        fd = f;
+        attempt = &run;
+    }
+    static constexpr io_dir dir = io_dir::out;
+    static io_result run(io_op* o) {
+        auto* op = static_cast<write_op*>(o);
+        ssize_t r = ::write(op->fd, op->buf, op->len);
+        return r >= 0 ? io_result(r) : errno_result();
+    }
+};
+
+struct accept_op : io_op {
+    explicit accept_op(int f) {
+        fd = f;
+        attempt = &run;
+    }
+    static constexpr io_dir dir = io_dir::in;
+    static io_result run(io_op* o) {
+        int r = ::accept4(o->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        return r >= 0 ? io_result(r) : errno_result();
+    }
+};
+
+// connect(2) on a non-blocking socket: the first attempt starts it; once
+// EINPROGRESS, later attempts read SO_ERROR after the socket is writable.
+struct connect_op : io_op {
+    const sockaddr* addr;
+    socklen_t addrlen;
+    bool started = false;
+    connect_op(int f, const sockaddr* a, socklen_t l) : addr(a), addrlen(l) {
+        fd = f;
+        attempt = &run;
+    }
+    static constexpr io_dir dir = io_dir::out;
+    static io_result run(io_op* o) {
+        auto* op = static_cast<connect_op*>(o);
+        if (!op->started) {
+            op->started = true;
+            if (::connect(op->fd, op->addr, op->addrlen) == 0) return 0;
+            if (errno == EINPROGRESS) return -EAGAIN;
+            return errno_result();
+        }
+        pollfd p{op->fd, POLLOUT, 0};
+        if (::poll(&p, 1, 0) == 0) return -EAGAIN;  // still connecting
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (::getsockopt(op->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno_result();
+        return err ? -long(err) : 0;
+    }
+};
+
+// Thread/pool: attempt, and on -EAGAIN block in poll(2) until ready.
+inline io_result run_blocking(io_op& op, io_dir dir) {
+    for (;;) {
+        io_result r = op.attempt(&op);
+        if (r != -EAGAIN) return r;
+        pollfd p{op.fd, short(dir == io_dir::in ? POLLIN : POLLOUT), 0};
+        if (::poll(&p, 1, -1) < 0 && errno != EINTR) return errno_result();
+        if (p.revents & POLLNVAL) return -EBADF;
+    }
+}
+
+// Writing to a closed socket or pipe must return EPIPE, not kill the
+// process: every runner ignores SIGPIPE once.
+void ignore_sigpipe();
+
+}  // namespace detail
+}  // namespace sy

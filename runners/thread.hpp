@@ -1,0 +1,182 @@
+// Model `thread`: one OS thread (std::thread) per task; every operation is a
+// blocking call. Sleeps are nanosleep, I/O blocks in poll(2) then makes the
+// syscall, hand-offs are a mutex + condition variable, offload runs on a
+// worker pool while the caller's thread waits. A switch is the kernel
+// putting one thread to sleep and waking another (futex wait/wake).
+//
+// Threads are detached and joined through the task's state word, so tasks
+// that have finished do not hold their stacks: a run can create far more
+// threads over time than can be alive at once. Hitting a limit (threads,
+// memory, map count) raises resource_error naming the limits.
+#pragma once
+
+#include <string_view>
+
+#include "runners/detail/blocking.hpp"
+#include "runners/detail/co_scheduler.hpp"  // outcome_box
+#include "runners/detail/fd_ops.hpp"
+#include "runners/detail/offload_pool.hpp"
+#include "runners/detail/sync_awaiter.hpp"
+#include "runners/task.hpp"
+
+namespace sy {
+
+// Awaitables shared by the models whose tasks block their OS thread.
+class blocking_ops {
+public:
+    static constexpr bool cooperative = false;
+
+    blocking_ops();
+    ~blocking_ops();
+
+    [[nodiscard]] auto yield() {
+        return detail::sync_await([] { sched_yield(); });
+    }
+    [[nodiscard]] auto sleep_for(std::chrono::nanoseconds d) {
+        return detail::sync_await([d] { sleep_ns(d); });
+    }
+    [[nodiscard]] auto read(int fd, void* buf, std::size_t n) {
+        return detail::sync_await([=] {
+            detail::read_op op(fd, buf, n);
+            return detail::run_blocking(op, op.dir);
+        });
+    }
+    [[nodiscard]] auto write(int fd, const void* buf, std::size_t n) {
+        return detail::sync_await([=] {
+            detail::write_op op(fd, buf, n);
+            return detail::run_blocking(op, op.dir);
+        });
+    }
+    [[nodiscard]] auto accept(int fd) {
+        return detail::sync_await([=] {
+            detail::accept_op op(fd);
+            return detail::run_blocking(op, op.dir);
+        });
+    }
+    [[nodiscard]] auto connect(int fd, const sockaddr* addr, socklen_t len) {
+        return detail::sync_await([=] {
+            detail::connect_op op(fd, addr, len);
+            return detail::run_blocking(op, op.dir);
+        });
+    }
+    void close(int fd) { ::close(fd); }
+
+    // Runs fn on the offload pool; the calling thread waits for it.
+    template <class F>
+    [[nodiscard]] auto offload(F fn) {
+        using R = std::invoke_result_t<F&>;
+        return detail::sync_await([this, fn = std::move(fn)]() mutable -> R {
+            detail::outcome_box<R> out;
+            detail::latch done;
+            offload_pool().submit([&] {
+                out.capture(fn);
+                done.set();
+            });
+            done.wait();
+            return out.take();
+        });
+    }
+
+    template <class T>
+    class channel {
+    public:
+        template <class Runner>
+        explicit channel(Runner&) {}
+        [[nodiscard]] auto send(T v) {
+            return detail::sync_await([this, v = std::move(v)]() mutable { ch_.send(std::move(v)); });
+        }
+        [[nodiscard]] auto recv() {
+            return detail::sync_await([this] { return ch_.recv(); });
+        }
+
+    private:
+        detail::blocking_channel<T> ch_;
+    };
+
+    class event {
+    public:
+        template <class Runner>
+        explicit event(Runner&) {}
+        void set() { l_.set(); }
+        bool is_set() { return l_.is_set(); }
+        [[nodiscard]] auto wait() {
+            return detail::sync_await([this] { l_.wait(); });
+        }
+
+    private:
+        detail::latch l_;
+    };
+
+protected:
+    static void sleep_ns(std::chrono::nanoseconds d);
+    detail::offload_pool& offload_pool();
+
+private:
+    std::mutex offload_mu_;
+    std::unique_ptr<detail::offload_pool> offload_;
+};
+
+class thread_runner : public blocking_ops {
+public:
+    static constexpr std::string_view name = "thread";
+
+    thread_runner() = default;
+    ~thread_runner() { live_.wait_zero(); }
+    thread_runner(const thread_runner&) = delete;
+    thread_runner& operator=(const thread_runner&) = delete;
+
+    template <class T>
+    class join_handle {
+    public:
+        join_handle() = default;
+        explicit join_handle(std::coroutine_handle<detail::promise<T>> h) : h_(h) {}
+        join_handle(join_handle&& o) noexcept : h_(std::exchange(o.h_, {})) {}
+        join_handle& operator=(join_handle&& o) noexcept {
+            if (this != &o) {
+                drop();
+                h_ = std::exchange(o.h_, {});
+            }
+            return *this;
+        }
+        ~join_handle() { drop(); }
+        [[nodiscard]] auto join() {
+            return detail::sync_await([this]() -> T {
+                detail::wait_blocking(h_.promise(), [] { return false; });
+                return h_.promise().take();
+            });
+        }
+        T result() {
+            detail::wait_blocking(h_.promise(), [] { return false; });
+            return h_.promise().take();
+        }
+
+    private:
+        void drop() {
+            if (h_) detail::drop_blocking(h_, h_.promise());
+            h_ = {};
+        }
+        std::coroutine_handle<detail::promise<T>> h_{};
+    };
+
+    template <class T>
+    join_handle<T> spawn(task<T> t) {
+        auto h = t.release();
+        start_thread(h, h.promise());
+        return join_handle<T>{h};
+    }
+
+    template <class T>
+    T run(task<T> main) {
+        auto jh = spawn(std::move(main));
+        live_.wait_zero();
+        return jh.result();
+    }
+
+    std::size_t live_tasks() { return live_.get(); }
+
+private:
+    void start_thread(std::coroutine_handle<> h, detail::promise_base& p);
+    detail::live_counter live_;
+};
+
+}  // namespace sy
