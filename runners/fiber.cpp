@@ -10,7 +10,9 @@
 namespace sy {
 
 fiber_runner::fiber_runner(fiber_options opts)
-    : stacks_(opts.stack_size, opts.guard_page), wheel_(detail::now_ns()) {}
+    : stacks_(opts.stack_size, opts.guard_page), wheel_(detail::now_ns()) {
+    main_rec_.started = true;
+}
 
 fiber_runner::~fiber_runner() { free_zombie(); }
 
@@ -51,15 +53,44 @@ void fiber_runner::entered(boost::context::fiber&& caller) noexcept {
     if (zombie_) free_zombie();
 }
 
-boost::context::fiber fiber_runner::finish(fiber_rec* self, detail::promise_base& p,
-                                           std::coroutine_handle<> h) noexcept {
+fiber_runner::fiber_rec* fiber_runner::start(fiber_rec* r) noexcept {
+    while (!r->started) {
+        try {
+            r->ctx = boost::context::fiber(
+                std::allocator_arg, detail::pooled_stack_allocator{&stacks_},
+                [this, r](boost::context::fiber&& caller) {
+                    entered(std::move(caller));
+                    r->task.resume();  // the whole body runs here, switching at awaits
+                    return finish(r);
+                });
+            r->started = true;
+#if defined(__SANITIZE_ADDRESS__)
+            r->stack_size = stacks_.stack_size();
+#endif
+        } catch (...) {
+            r->fail(r, std::current_exception());
+            complete_task(r);
+            delete r;
+            r = pick_next();
+        }
+    }
+    return r;
+}
+
+void fiber_runner::complete_task(fiber_rec* r) noexcept {
     --live_;
+    detail::promise_base& p = *r->promise;
     p.state |= detail::kDone;
     if (p.state & detail::kDetached)
-        h.destroy();
+        r->task.destroy();
     else if (p.ext)
         wake(static_cast<fiber_rec*>(p.ext));
+}
+
+boost::context::fiber fiber_runner::finish(fiber_rec* self) noexcept {
+    complete_task(self);
     fiber_rec* next = pick_next();
+    if (!next->started) next = start(next);
     prev_ = nullptr;  // nothing to save: this fiber ends
     zombie_ = self;
     current_ = next;

@@ -53,8 +53,11 @@ public:
     fiber_runner& operator=(const fiber_runner&) = delete;
 
     struct fiber_rec : detail::pooled {
-        boost::context::fiber ctx;
-        fiber_rec* next = nullptr;  // wait queues
+        boost::context::fiber ctx;  // empty until the fiber first runs
+        std::coroutine_handle<> task{};
+        detail::promise_base* promise = nullptr;
+        void (*fail)(fiber_rec*, std::exception_ptr) = nullptr;  // could not start
+        bool started = false;
 #if defined(__SANITIZE_ADDRESS__)
         const void* stack_bottom = nullptr;
         std::size_t stack_size = 0;
@@ -105,10 +108,20 @@ public:
         std::coroutine_handle<detail::promise<T>> h_{};
     };
 
+    // The fiber (and its stack) is created when it first runs, so spawned
+    // but not yet started tasks cost only their frame and a record.
     template <class T>
     join_handle<T> spawn(task<T> t) {
         auto h = t.release();
-        start_fiber(h);
+        auto* rec = new fiber_rec;
+        rec->task = h;
+        rec->promise = &h.promise();
+        rec->fail = [](fiber_rec* r, std::exception_ptr e) {
+            auto typed = std::coroutine_handle<detail::promise<T>>::from_address(r->task.address());
+            typed.promise().unhandled_exception_from(std::move(e));
+        };
+        ++live_;
+        ready_.push(rec);
         return join_handle<T>{this, h};
     }
 
@@ -307,25 +320,12 @@ public:
     const detail::stack_pool& stacks() const { return stacks_; }
 
 private:
-    template <class P>
-    void start_fiber(std::coroutine_handle<P> h) {
-        auto* rec = new fiber_rec;
-        rec->ctx = boost::context::fiber(
-            std::allocator_arg, detail::pooled_stack_allocator{&stacks_},
-            [this, rec, h](boost::context::fiber&& caller) mutable {
-                entered(std::move(caller));
-                h.resume();  // the whole body runs here, switching at awaits
-                return finish(rec, h.promise(), h);
-            });
-#if defined(__SANITIZE_ADDRESS__)
-        rec->stack_size = stacks_.stack_size();
-#endif
-        ++live_;
-        ready_.push(rec);
-    }
-
-    boost::context::fiber finish(fiber_rec* self, detail::promise_base& p,
-                                 std::coroutine_handle<> h) noexcept;
+    // Creates the fiber of a record that has not run yet; if that fails (no
+    // memory, map count), the task ends with the resource_error and the
+    // next ready fiber is tried instead.
+    fiber_rec* start(fiber_rec* r) noexcept;
+    void complete_task(fiber_rec* r) noexcept;
+    boost::context::fiber finish(fiber_rec* self) noexcept;
     void entered(boost::context::fiber&& caller) noexcept;
     void free_zombie() noexcept;
 #if defined(__SANITIZE_ADDRESS__)
@@ -338,6 +338,8 @@ private:
 
     // The hot path of every switch, inline.
     void switch_to(fiber_rec* next) noexcept {
+        if (!next->started) [[unlikely]]
+            next = start(next);
         fiber_rec* self = current_;
         if (next == self) return;
         prev_ = self;
@@ -381,7 +383,7 @@ private:
     detail::timer_wheel wheel_;
     detail::ring_queue<fiber_rec*> ready_;
     fiber_rec* runnext_ = nullptr;
-    fiber_rec main_rec_;          // the loop's own context while a fiber runs
+    fiber_rec main_rec_{};        // the loop's own context while a fiber runs
     fiber_rec* current_ = &main_rec_;
     fiber_rec* prev_ = nullptr;   // the fiber that just switched away
     fiber_rec* zombie_ = nullptr; // a finished fiber's record, freed by the next one

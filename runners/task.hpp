@@ -9,9 +9,11 @@
 //
 // Spawn state. A spawned task is owned by its runner's join handle. The
 // fields `state` and `ext` in promise_base are the runner's to use:
-//   state: kDone | kDetached | kHooked bits (atomic_ref on threaded runners)
-//   ext:   the runner's completion hook (coroutine loops) or the joining
-//          fiber (fiber runner)
+//   state:  kDone | kDetached bits (atomic_ref on threaded runners)
+//   ext:    the runner's completion hook (coroutine loops) or the joining
+//           fiber (fiber runner)
+//   hooked: ext is a completion_hook; set before the task first runs and
+//           never changed, so reading it needs no synchronisation
 #pragma once
 
 #include <atomic>
@@ -33,7 +35,6 @@ namespace detail {
 
 inline constexpr std::uint32_t kDone = 1;      // body finished (result stored)
 inline constexpr std::uint32_t kDetached = 2;  // join handle dropped: self-destroy
-inline constexpr std::uint32_t kHooked = 4;    // ext is a completion_hook
 
 struct promise_base;
 
@@ -48,6 +49,7 @@ struct promise_base {
     std::coroutine_handle<> continuation{};
     void* ext = nullptr;
     std::uint32_t state = 0;
+    bool hooked = false;
 
     static void* operator new(std::size_t n) { return pooled_allocate(n); }
     static void operator delete(void* p, std::size_t n) noexcept { pooled_deallocate(p, n); }
@@ -59,7 +61,7 @@ struct promise_base {
         template <class P>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) const noexcept {
             promise_base& p = h.promise();
-            if (p.state & kHooked) {
+            if (p.hooked) {
                 auto* hook = static_cast<completion_hook*>(p.ext);
                 return hook->on_complete(hook, p, h);
             }
@@ -81,6 +83,8 @@ struct promise final : promise_base {
         result.template emplace<1>(std::forward<U>(v));
     }
     void unhandled_exception() noexcept { result.template emplace<2>(std::current_exception()); }
+    // A runner could not start the task: it ends with this error.
+    void unhandled_exception_from(std::exception_ptr e) noexcept { result.template emplace<2>(std::move(e)); }
     T take() {
         if (result.index() == 2) std::rethrow_exception(std::get<2>(result));
         return std::move(std::get<1>(result));
@@ -93,6 +97,7 @@ struct promise<void> final : promise_base {
     task<void> get_return_object() noexcept;
     void return_void() noexcept {}
     void unhandled_exception() noexcept { error = std::current_exception(); }
+    void unhandled_exception_from(std::exception_ptr e) noexcept { error = std::move(e); }
     void take() {
         if (error) std::rethrow_exception(error);
     }
@@ -154,12 +159,6 @@ inline task<void> promise<void>::get_return_object() noexcept {
     return task<void>{std::coroutine_handle<promise<void>>::from_promise(*this)};
 }
 
-// Runs a task on the calling thread until its first real suspension or its
-// end (thread/pool/fiber: always its end, since their awaits never suspend).
-template <class T>
-void start_inline(std::coroutine_handle<promise<T>> h) {
-    h.resume();
-}
 }  // namespace detail
 
 // The value a task produces, for the concept checks below.

@@ -5,10 +5,12 @@
 //
 // Switching: when a task suspends, await_suspend returns the next ready
 // handle (symmetric transfer), so a switch is a queue pop and a tail call,
-// not a return to the loop. Each loop turn allows as many transfers as there
-// were ready tasks at its start, and at least kTransferBudget; then control
-// returns to the loop so timers, I/O and cross-thread work are never starved
-// (at a few ns per switch, that bounds their delay to about a microsecond).
+// not a return to the loop. Each loop turn allows kTransferBudget resumes;
+// then control returns to the loop so timers, I/O and cross-thread work are
+// never starved (at a few ns per switch, that bounds their delay to about a
+// microsecond). The fixed budget also bounds the depth of a transfer chain
+// where the compiler does not turn symmetric transfer into a tail call
+// (sanitizer and -O0 builds), so the stack cannot overflow.
 // A task woken by the running task (a channel hand-off, a finished child)
 // goes to a one-entry `runnext` slot and runs next, as in Go's scheduler: a
 // message exchange then costs no queue traffic. The slot is flushed to the
@@ -44,7 +46,7 @@
 
 namespace sy::detail {
 
-inline constexpr std::size_t kTransferBudget = 128;
+inline constexpr std::size_t kTransferBudget = 256;
 
 // Stores the outcome of a function: value or exception.
 template <class T>
@@ -140,7 +142,7 @@ public:
         auto h = t.release();
         promise_base& p = h.promise();
         p.ext = static_cast<completion_hook*>(this);
-        p.state = kHooked;
+        p.hooked = true;
         ++live_;
         ready_.push(h);
         return join_handle<T>{h};
@@ -414,7 +416,7 @@ private:
         } else if (io_.needs_poll()) {
             io_.poll();
         }
-        budget_ = ready_.size() > kTransferBudget ? ready_.size() : kTransferBudget;
+        budget_ = kTransferBudget;
         while (budget_ > 0 && !idle()) {
             --budget_;
             (runnext_ ? std::exchange(runnext_, {}) : ready_.pop()).resume();

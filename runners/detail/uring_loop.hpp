@@ -1,0 +1,109 @@
+// The io_uring ring shared by `coroutine_uring` and `uring`: setup with the
+// fastest flags the kernel accepts (SINGLE_ISSUER + DEFER_TASKRUN, else
+// COOP_TASKRUN, else none), one submission per loop turn, completion
+// dispatch through `user_data` = a uring_op*, and an eventfd doorbell
+// watched by a multishot poll for cross-thread work.
+//
+// user_data encoding: always the address of a uring_op (never packed bits);
+// nullptr marks completions we ignore (cancellations).
+//
+// An op that completes with -EAGAIN (older kernels on O_NONBLOCK fds) is
+// re-armed with a one-shot poll and resubmitted, so models see the same
+// "wait until done" semantics everywhere.
+//
+// SINGLE_ISSUER: construct the runner on the thread that runs it.
+#pragma once
+
+#include <liburing.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "runners/detail/fd_ops.hpp"
+#include "runners/detail/remote_queue.hpp"
+
+namespace sy {
+
+// io_uring cannot be used here (old kernel, seccomp, io_uring_disabled).
+struct uring_unavailable : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+
+inline constexpr unsigned kRingEntries = 4096;
+
+struct uring_op {
+    // Called with the CQE's res and flags.
+    void (*complete)(uring_op*, int res, unsigned flags) = nullptr;
+    // Fills an SQE for this op (kept so -EAGAIN can resubmit it).
+    void (*prep)(uring_op*, io_uring_sqe*) = nullptr;
+    int fd = -1;            // the fd an fd op works on
+    short poll_events = 0;  // for -EAGAIN re-arming: POLLIN or POLLOUT
+    bool polling = false;   // the in-flight SQE is the re-arming poll
+};
+
+class uring_loop {
+public:
+    uring_loop();
+    ~uring_loop();
+    uring_loop(const uring_loop&) = delete;
+    uring_loop& operator=(const uring_loop&) = delete;
+
+    // Queue `op` (its prep fills the SQE); submitted at the next poll/wait.
+    void submit(uring_op* op) {
+        io_uring_sqe* s = sqe();
+        op->polling = false;
+        op->prep(op, s);
+        io_uring_sqe_set_data(s, op);
+        ++inflight_;
+    }
+    // Cancel every op in flight on fd (their completions arrive as usual,
+    // with -ECANCELED). Submits at once, because the kernel matches the file
+    // the fd refers to now: call it before closing the fd. Never reaps, so it
+    // is safe inside a completion callback.
+    void cancel_fd(int fd);
+
+    void wait(std::uint64_t timeout_ns);  // submit, wait <= timeout, dispatch
+    void poll();                          // submit, dispatch what is there
+    bool needs_poll() const { return inflight_ > 0 || io_uring_sq_ready(&ring_) > 0; }
+    std::size_t inflight() const { return inflight_; }
+
+    remote_queue& remote() { return remote_; }
+    void ring();  // doorbell, callable from any thread
+
+    // Which setup path ran, for results' context.
+    std::string describe() const;
+
+private:
+    io_uring_sqe* sqe();
+    void dispatch();
+    void arm_doorbell();
+    static void doorbell_done(uring_op* op, int res, unsigned flags);
+
+    io_uring ring_;
+    unsigned flags_ = 0;
+    std::size_t inflight_ = 0;
+    int evfd_ = -1;
+    uring_op doorbell_;
+    remote_queue remote_;
+};
+
+// Prep functions for the fd operations (op types carry their arguments).
+struct uring_rw_op : uring_op {
+    void* buf = nullptr;
+    unsigned len = 0;
+};
+struct uring_connect_op : uring_op {
+    const sockaddr* addr = nullptr;
+    socklen_t addrlen = 0;
+};
+
+void prep_read(uring_op* op, io_uring_sqe* s);
+void prep_write(uring_op* op, io_uring_sqe* s);
+void prep_accept(uring_op* op, io_uring_sqe* s);
+void prep_connect(uring_op* op, io_uring_sqe* s);
+
+}  // namespace detail
+}  // namespace sy

@@ -1,0 +1,513 @@
+// One test body, run on all seven models (the callback models through
+// cb_adapter, which maps every await onto their own callback operations).
+// Models whose kernel facility is missing (io_uring) skip with the reason.
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runners/all.hpp"
+#include "runners/probe.hpp"
+#include "tests/runners/counted.hpp"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
+using namespace std::chrono_literals;
+
+namespace {
+
+using sy::task;
+
+// Tasks that hold several blocking tasks alive at once (echo, offload with
+// a ticker) need more than the default one worker per CPU on small machines.
+constexpr unsigned kTestPoolWorkers = 4;
+
+template <class R>
+std::unique_ptr<R> make_runner() {
+    if constexpr (std::is_same_v<R, sy::pool_runner>)
+        return std::make_unique<R>(sy::pool_options{kTestPoolWorkers});
+    else
+        return std::make_unique<R>();
+}
+
+template <class R>
+class Runner : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if constexpr (sy::needs_uring<R>) {
+            const auto& u = sy::probe_uring();
+            if (!u.available) GTEST_SKIP() << "io_uring unavailable: " << u.reason;
+        }
+        rt = make_runner<R>();
+    }
+    std::unique_ptr<R> rt;
+};
+
+struct model_name {
+    template <class R>
+    static std::string GetName(int) {
+        return std::string(R::name);
+    }
+};
+
+using Models = ::testing::Types<SY_ALL_TASK_MODELS>;
+TYPED_TEST_SUITE(Runner, Models, model_name);
+
+// Atomic when tasks may run on several threads.
+template <class R>
+using counter_t = std::atomic<long>;
+
+// ---- ordering ------------------------------------------------------------------------
+template <class R>
+task<void> yielder(R& rt, char id, int rounds, std::string& log, std::mutex& mu) {
+    for (int i = 0; i < rounds; ++i) {
+        {
+            std::lock_guard l(mu);
+            log += id;
+        }
+        co_await rt.yield();
+    }
+}
+
+TYPED_TEST(Runner, YieldInterleavesCooperativeTasks) {
+    using R = TypeParam;
+    constexpr int kRounds = 5;
+    std::string log;
+    std::mutex mu;
+    auto body = [&](R& rt) -> task<void> {
+        auto a = rt.spawn(yielder(rt, 'A', kRounds, log, mu));
+        auto b = rt.spawn(yielder(rt, 'B', kRounds, log, mu));
+        co_await a.join();
+        co_await b.join();
+    };
+    this->rt->run(body(*this->rt));
+    if constexpr (R::cooperative) {
+        EXPECT_EQ(log, "ABABABABAB");  // strict FIFO: each yield lets the other run
+    } else {
+        // Preemptive models: no order between tasks, but all steps happen.
+        EXPECT_EQ(std::count(log.begin(), log.end(), 'A'), kRounds);
+        EXPECT_EQ(std::count(log.begin(), log.end(), 'B'), kRounds);
+    }
+}
+
+// ---- many tasks --------------------------------------------------------------------
+template <class R>
+task<long> square(R& rt, long i, counter_t<R>& ran) {
+    ++ran;
+    co_return i * i;
+}
+
+template <class R>
+void many_tasks(R& rt, long n) {
+    counter_t<R> ran{0};
+    auto body = [&](R& r) -> task<long> {
+        std::vector<typename R::template join_handle<long>> hs;
+        hs.reserve(std::size_t(n));
+        for (long i = 0; i < n; ++i) hs.push_back(r.spawn(square(r, i, ran)));
+        long sum = 0;
+        for (auto& h : hs) sum += co_await h.join();
+        co_return sum;
+    };
+    long sum = rt.run(body(rt));
+    EXPECT_EQ(ran.load(), n);
+    EXPECT_EQ(sum, (n - 1) * n * (2 * n - 1) / 6);  // sum of i^2 for i < n
+}
+
+TYPED_TEST(Runner, OneTaskCompletes) { many_tasks(*this->rt, 1); }
+TYPED_TEST(Runner, ThousandTasksComplete) { many_tasks(*this->rt, 1000); }
+TYPED_TEST(Runner, HundredThousandTasksComplete) {
+    // One OS thread per task: 100k creations would take most of the CI
+    // budget; 10k shows the same property (threads are reaped as they end).
+    long n = TypeParam::name == "thread" ? 10'000 : 100'000;
+    many_tasks(*this->rt, n);
+}
+
+// ---- sleep -----------------------------------------------------------------------------
+TYPED_TEST(Runner, SleepNeverWakesEarly) {
+    using R = TypeParam;
+    constexpr std::chrono::nanoseconds kDurations[] = {1ms, 3ms, 12ms, 40ms};
+    std::vector<std::chrono::nanoseconds> slept(std::size(kDurations));
+    auto sleeper = [](R& rt, std::chrono::nanoseconds d, std::chrono::nanoseconds& out) -> task<void> {
+        auto t0 = std::chrono::steady_clock::now();
+        co_await rt.sleep_for(d);
+        out = std::chrono::steady_clock::now() - t0;
+    };
+    auto body = [&](R& rt) -> task<void> {
+        std::vector<typename R::template join_handle<void>> hs;
+        for (std::size_t i = 0; i < std::size(kDurations); ++i)
+            hs.push_back(rt.spawn(sleeper(rt, kDurations[i], slept[i])));
+        for (auto& h : hs) co_await h.join();
+    };
+    this->rt->run(body(*this->rt));
+    for (std::size_t i = 0; i < std::size(kDurations); ++i)
+        EXPECT_GE(slept[i].count(), kDurations[i].count()) << "sleep " << kDurations[i].count() << " ns";
+}
+
+// ---- exceptions ------------------------------------------------------------------------
+template <class R>
+task<int> thrower(R& rt) {
+    co_await rt.yield();
+    throw std::runtime_error("from task");
+}
+
+TYPED_TEST(Runner, ExceptionsPropagateToTheAwaitingTask) {
+    using R = TypeParam;
+    auto body = [](R& rt) -> task<std::string> {
+        std::string seen;
+        auto h = rt.spawn(thrower(rt));
+        try {
+            co_await h.join();
+        } catch (const std::runtime_error& e) {
+            seen += e.what();
+        }
+        try {
+            co_await thrower(rt);  // awaited directly, not spawned
+        } catch (const std::runtime_error& e) {
+            seen += std::string("+") + e.what();
+        }
+        co_return seen;
+    };
+    EXPECT_EQ(this->rt->run(body(*this->rt)), "from task+from task");
+    auto failing_main = [](R& rt) -> task<int> { co_return co_await thrower(rt); };
+    EXPECT_THROW(this->rt->run(failing_main(*this->rt)), std::runtime_error);
+}
+
+// ---- I/O -----------------------------------------------------------------------------------
+constexpr int kEchoMessages = 200;
+constexpr std::size_t kEchoSize = 3000;  // not a power of two: partial reads happen
+
+inline unsigned char pattern(std::size_t msg, std::size_t i) {
+    return static_cast<unsigned char>((msg * 131 + i * 7) & 0xff);
+}
+
+template <class R>
+task<long> echo_server(R& rt, int fd) {
+    std::vector<char> buf(4096);
+    long total = 0;
+    for (;;) {
+        sy::io_result n = co_await rt.read(fd, buf.data(), buf.size());
+        if (n < 0) throw std::runtime_error("server read: " + std::string(std::strerror(int(-n))));
+        if (n == 0) break;  // client shut down its side
+        for (sy::io_result off = 0; off < n;) {
+            sy::io_result w = co_await rt.write(fd, buf.data() + off, std::size_t(n - off));
+            if (w < 0) throw std::runtime_error("server write failed");
+            off += w;
+        }
+        total += n;
+    }
+    rt.close(fd);
+    co_return total;
+}
+
+template <class R>
+task<long> echo_client(R& rt, int fd) {
+    std::vector<unsigned char> out(kEchoSize), in(kEchoSize);
+    long bad = 0;
+    for (int m = 0; m < kEchoMessages; ++m) {
+        for (std::size_t i = 0; i < kEchoSize; ++i) out[i] = pattern(std::size_t(m), i);
+        for (std::size_t off = 0; off < kEchoSize;) {
+            sy::io_result w = co_await rt.write(fd, out.data() + off, kEchoSize - off);
+            if (w <= 0) throw std::runtime_error("client write failed");
+            off += std::size_t(w);
+        }
+        for (std::size_t off = 0; off < kEchoSize;) {
+            sy::io_result r = co_await rt.read(fd, in.data() + off, kEchoSize - off);
+            if (r <= 0) throw std::runtime_error("client read failed");
+            off += std::size_t(r);
+        }
+        for (std::size_t i = 0; i < kEchoSize; ++i) bad += in[i] != out[i];
+    }
+    ::shutdown(fd, SHUT_WR);
+    char c;
+    sy::io_result eof = co_await rt.read(fd, &c, 1);  // server closes after EOF
+    rt.close(fd);
+    co_return eof == 0 ? bad : -1;
+}
+
+TYPED_TEST(Runner, EchoOverSocketpair) {
+    using R = TypeParam;
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    long served = 0, bad = 0;
+    auto body = [&](R& rt) -> task<void> {
+        auto s = rt.spawn(echo_server(rt, sv[0]));
+        auto c = rt.spawn(echo_client(rt, sv[1]));
+        bad = co_await c.join();
+        served = co_await s.join();
+    };
+    this->rt->run(body(*this->rt));
+    EXPECT_EQ(bad, 0) << "echoed bytes differ (-1: no EOF after the server closed)";
+    EXPECT_EQ(served, long(kEchoMessages * kEchoSize));
+}
+
+TYPED_TEST(Runner, FdErrorsSurfaceAsResults) {
+    using R = TypeParam;
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    ::close(sv[1]);  // the peer is gone
+    sy::io_result bad_fd = 0, eof = 1, broken = 0;
+    auto body = [&](R& rt) -> task<void> {
+        char c = 'x';
+        bad_fd = co_await rt.read(1 << 20, &c, 1);  // no such fd
+        eof = co_await rt.read(sv[0], &c, 1);
+        broken = co_await rt.write(sv[0], &c, 1);
+        rt.close(sv[0]);
+    };
+    this->rt->run(body(*this->rt));
+    EXPECT_EQ(bad_fd, -EBADF);
+    EXPECT_EQ(eof, 0);
+    EXPECT_EQ(broken, -EPIPE);
+}
+
+TYPED_TEST(Runner, ClosingAnFdEndsItsPendingRead) {
+    using R = TypeParam;
+    if constexpr (!R::cooperative) {
+        GTEST_SKIP() << "a thread blocked in poll(2) is not woken by close(2) on Linux; "
+                        "blocking models must shut the peer down instead";
+    } else {
+        int sv[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+        sy::io_result got = 0;
+        auto reader = [&](R& rt) -> task<void> {
+            char c;
+            got = co_await rt.read(sv[0], &c, 1);
+        };
+        auto body = [&](R& rt) -> task<void> {
+            auto h = rt.spawn(reader(rt));
+            co_await rt.sleep_for(2ms);  // the read is pending now
+            rt.close(sv[0]);
+            co_await h.join();
+        };
+        this->rt->run(body(*this->rt));
+        ::close(sv[1]);
+        EXPECT_LT(got, 0) << "the pending read must end with an error";
+    }
+}
+
+// ---- offload and cross-thread wake -----------------------------------------------------
+TYPED_TEST(Runner, OffloadReturnsWhileOtherTasksRun) {
+    using R = TypeParam;
+    std::atomic<bool> done{false};
+    std::atomic<int> ticks{0};
+    int value = 0, ticks_during = 0;
+    std::string error;
+    auto ticker = [&](R& rt) -> task<void> {
+        while (!done) {
+            co_await rt.sleep_for(1ms);
+            ++ticks;
+        }
+    };
+    auto body = [&](R& rt) -> task<void> {
+        auto t = rt.spawn(ticker(rt));
+        value = co_await rt.offload([] {
+            std::this_thread::sleep_for(60ms);  // a blocking call
+            return 42;
+        });
+        ticks_during = ticks;
+        done = true;
+        co_await t.join();
+        try {
+            co_await rt.offload([]() -> int { throw std::logic_error("offloaded"); });
+        } catch (const std::logic_error& e) {
+            error = e.what();
+        }
+    };
+    this->rt->run(body(*this->rt));
+    EXPECT_EQ(value, 42);
+    EXPECT_EQ(error, "offloaded");
+    EXPECT_GE(ticks_during, 2) << "the ticker must keep running while the offload blocks";
+}
+
+TYPED_TEST(Runner, EventSetFromAnotherThreadWakesTheTask) {
+    using R = TypeParam;
+    typename R::event ev(*this->rt);
+    std::thread setter;
+    auto body = [&](R& rt) -> task<bool> {
+        setter = std::thread([&] {
+            std::this_thread::sleep_for(5ms);
+            ev.set();
+        });
+        co_await ev.wait();
+        co_await ev.wait();  // already set: returns at once
+        co_return ev.is_set();
+    };
+    bool ok = this->rt->run(body(*this->rt));
+    setter.join();
+    EXPECT_TRUE(ok);
+}
+
+TYPED_TEST(Runner, ChannelHandsValuesOverInOrder) {
+    using R = TypeParam;
+    constexpr long kValues = 2000;
+    auto producer = [](typename R::template channel<long>& ch) -> task<void> {
+        for (long i = 1; i <= kValues; ++i) co_await ch.send(i);
+    };
+    auto body = [&](R& rt) -> task<long> {
+        typename R::template channel<long> ch(rt);
+        auto p = rt.spawn(producer(ch));
+        long sum = 0, last = 0, out_of_order = 0;
+        for (long i = 0; i < kValues; ++i) {
+            long v = co_await ch.recv();
+            out_of_order += v != last + 1;
+            last = v;
+            sum += v;
+        }
+        co_await p.join();
+        co_return out_of_order == 0 ? sum : -1;
+    };
+    EXPECT_EQ(this->rt->run(body(*this->rt)), kValues * (kValues + 1) / 2);
+}
+
+// ---- shutdown --------------------------------------------------------------------------
+template <class R>
+task<void> holds_counted(R& rt, int sleeps) {
+    sy::test::counted c;
+    for (int i = 0; i < sleeps; ++i) co_await rt.sleep_for(100us);
+}
+
+TYPED_TEST(Runner, ShutdownDestroysEverything) {
+    using R = TypeParam;
+    sy::test::counted::reset();
+    {
+        auto rt = make_runner<R>();
+        auto body = [](R& r) -> task<void> {
+            sy::test::counted mine;
+            std::vector<typename R::template join_handle<void>> joined;
+            for (int i = 0; i < 50; ++i) {
+                joined.push_back(r.spawn(holds_counted(r, i % 3)));
+                r.spawn(holds_counted(r, i % 4));  // detached: handle dropped at once
+            }
+            for (auto& h : joined) co_await h.join();
+        };
+        rt->run(body(*rt));
+        EXPECT_EQ(rt->live_tasks(), 0u);
+        if constexpr (requires { rt->frames(); }) {
+            EXPECT_EQ(rt->frames().live_blocks(), 0u) << "coroutine frames leaked";
+        }
+    }
+    EXPECT_EQ(sy::test::counted::constructed.load(), 101);
+    EXPECT_EQ(sy::test::counted::alive(), 0) << "objects owned by tasks were not destroyed";
+}
+
+TYPED_TEST(Runner, DeadlockIsReportedNotHung) {
+    using R = TypeParam;
+    if constexpr (!R::cooperative) {
+        GTEST_SKIP() << "blocked OS threads cannot be told apart from slow ones: "
+                        "the watchdog bounds such runs";
+    } else {
+#if defined(__SANITIZE_ADDRESS__)
+        // Deadlocked tasks are left suspended and leaked by design.
+        __lsan::ScopedDisabler leaks_expected;
+#endif
+        auto rt = new R();  // not reusable after a deadlock: leaked with its tasks
+        auto body = [](R& r) -> task<void> {
+            typename R::template channel<int> ch(r);
+            co_await ch.recv();  // nobody will ever send
+        };
+        EXPECT_THROW(rt->run(body(*rt)), sy::deadlock_error);
+    }
+}
+
+// ---- limits -----------------------------------------------------------------------------
+#if SY_HAVE_BOOST_CONTEXT
+TEST(FiberLimits, UnmappableStackFailsTheTaskWithAResourceError) {
+    sy::fiber_runner rt(sy::fiber_options{std::size_t(1) << 44, true});  // 16 TiB stacks
+    auto body = [](sy::fiber_runner&) -> task<int> { co_return 1; };
+    try {
+        rt.run(body(rt));
+        FAIL() << "expected resource_error";
+    } catch (const sy::resource_error& e) {
+        EXPECT_NE(std::string(e.what()).find("fiber stacks"), std::string::npos) << e.what();
+    }
+}
+#endif
+
+// Runs `child` in a forked process under a small address-space limit and
+// returns its exit status (0: the runner raised resource_error naming it).
+int in_limited_child(void (*child)()) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        rlimit lim{};
+        getrlimit(RLIMIT_AS, &lim);
+        constexpr rlim_t kLimit = rlim_t(1) << 30;  // 1 GiB of address space
+        lim.rlim_cur = kLimit;
+        setrlimit(RLIMIT_AS, &lim);
+        child();
+        _exit(3);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+TEST(ThreadLimits, TooManyThreadsRaisesAResourceErrorNamingTheLimits) {
+#if defined(SY_SANITIZE)
+    GTEST_SKIP() << "sanitizers reserve terabytes of address space; RLIMIT_AS cannot be lowered";
+#else
+    int rc = in_limited_child([] {
+        sy::thread_runner rt;
+        sy::thread_runner::event gate(rt);
+        auto blocked = [](sy::thread_runner::event& g) -> task<void> { co_await g.wait(); };
+        try {
+            auto body = [&](sy::thread_runner& r) -> task<void> {
+                std::vector<sy::thread_runner::join_handle<void>> hs;
+                std::string error;
+                try {
+                    for (int i = 0; i < 100000; ++i) hs.push_back(r.spawn(blocked(gate)));
+                } catch (const sy::resource_error& e) {
+                    error = e.what();
+                }
+                gate.set();
+                for (auto& h : hs) co_await h.join();
+                if (error.empty()) _exit(1);  // no limit was hit
+                _exit(error.find("threads-max") != std::string::npos ? 0 : 2);
+            };
+            rt.run(body(rt));
+        } catch (...) {
+            _exit(4);
+        }
+        _exit(1);  // no limit was hit
+    });
+    EXPECT_EQ(rc, 0) << "1: no limit hit; 2: message does not name the limits; 4: other error";
+#endif
+}
+
+TEST(CoroutineLimits, FramesBeyondMemoryRaiseAResourceError) {
+#if defined(SY_SANITIZE)
+    GTEST_SKIP() << "sanitizer builds allocate frames with operator new and reserve shadow memory";
+#else
+    int rc = in_limited_child([] {
+        sy::coroutine_runner rt;
+        sy::coroutine_runner::event gate(rt);
+        auto blocked = [](sy::coroutine_runner::event& g) -> task<void> { co_await g.wait(); };
+        auto body = [&](sy::coroutine_runner& r) -> task<void> {
+            std::vector<sy::coroutine_runner::join_handle<void>> hs;
+            hs.reserve(1 << 20);
+            try {
+                for (;;) hs.push_back(r.spawn(blocked(gate)));
+            } catch (const sy::resource_error& e) {
+                _exit(std::string(e.what()).find("coroutine frames") != std::string::npos ? 0 : 2);
+            } catch (const std::bad_alloc&) {
+                _exit(5);
+            }
+            co_return;
+        };
+        rt.run(body(rt));
+        _exit(1);
+    });
+    EXPECT_EQ(rc, 0) << "2: message does not name the limit; 5: bad_alloc instead of resource_error";
+#endif
+}
+
+}  // namespace
