@@ -69,6 +69,7 @@ void bare_call(benchmark::State& state) {
             sum += token;
         }
         benchmark::DoNotOptimize(sum);
+        sy::bench::test_slowdown_hook();
     }
     finish(state, switches, sum);
 }

@@ -26,8 +26,19 @@ benchmark::internal::Benchmark* add(const std::string& name,
     // Warm-up comes from --benchmark_min_warmup_time (main sets a default per
     // tier): a per-benchmark MinWarmUpTime would be appended to the name.
     b->Unit(benchmark::kNanosecond)->UseRealTime();
+    if (opts().iterations > 0) b->Iterations(opts().iterations);
     return b;
 }
+
+#if SY_TEST_SLOWDOWN
+// Extra work per call: about 10% more instructions and time for bare_call.
+constexpr std::uint64_t kTestSlowdownSteps = 4096;
+
+void test_slowdown_hook() {
+    static volatile std::uint64_t sink = 0;
+    for (std::uint64_t i = 0; i < kTestSlowdownSteps; ++i) sink = sink + i;
+}
+#endif
 
 void skip(benchmark::State& state, const std::string& reason) {
     state.SkipWithError(("skipped: " + reason).c_str());

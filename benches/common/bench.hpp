@@ -1,5 +1,5 @@
 // Shared helpers for every bench executable: flags (--sy_quick, --sy_smoke,
-// --sy_models), benchmark naming (<workload>/<model>/<param>:<value>),
+// --sy_models, --sy_iterations), benchmark naming (<workload>/<model>/<param>:<value>),
 // registration with the suite's defaults, and result checks.
 //
 // A bench file registers its workload inside SY_WORKLOAD(name) { ... }; the
@@ -26,6 +26,9 @@ enum class tier { smoke, quick, full };
 struct options {
     tier size = tier::full;
     std::set<std::string> models;  // empty: every model
+    // --sy_iterations=N: a fixed iteration count for every benchmark and no
+    // warm-up (callgrind mode of `switchyard gate`); 0: Google Benchmark decides.
+    std::int64_t iterations = 0;
     bool wants(std::string_view model) const {
         return models.empty() || models.count(std::string(model)) != 0;
     }
@@ -60,6 +63,15 @@ void skip(benchmark::State& state, const std::string& reason);
 // mismatch the benchmark reports an error (a failure, never a number).
 bool expect_eq(benchmark::State& state, const char* what, std::uint64_t got,
                std::uint64_t want);
+
+// Test only: deterministic extra work for proving that the regression gate
+// catches a slowdown (CMake -DSY_TEST_SLOWDOWN=ON). Compiles to nothing
+// otherwise; called once per iteration from switch/bare_call.
+#if SY_TEST_SLOWDOWN
+void test_slowdown_hook();
+#else
+inline void test_slowdown_hook() {}
+#endif
 
 // Publish a work counter (per iteration, checked equal on every model).
 inline void counter(benchmark::State& state, const char* what, double per_iteration) {

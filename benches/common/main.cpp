@@ -7,6 +7,7 @@
 #include "benches/common/bench.hpp"
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -77,13 +78,21 @@ void parse_own_flags(int& argc, char** argv) {
                 }
                 pos = comma + 1;
             }
+        } else if (a.rfind("--sy_iterations=", 0) == 0) {
+            const char* text = a.c_str() + std::strlen("--sy_iterations=");
+            char* end = nullptr;
+            long long n = std::strtoll(text, &end, 10);
+            if (*text == '\0' || *end != '\0' || n < 1)
+                usage_error("--sy_iterations: not a positive whole number: '" +
+                            std::string(text) + "'");
+            g_opts.iterations = n;
         } else if (a == "--sy_list_models") {
             for (auto m : sy::enabled_models()) std::printf("%s\n", std::string(m).c_str());
             std::exit(0);
         } else {
             usage_error("unknown flag '" + a +
                         "' (switchyard flags: --sy_smoke --sy_quick --sy_models=LIST "
-                        "--sy_list_models)");
+                        "--sy_iterations=N --sy_list_models)");
         }
     }
     argc = out;
@@ -101,13 +110,16 @@ workload_registrar::workload_registrar(const char* name, void (*fn)()) {
 
 int main(int argc, char** argv) {
     sy::bench::parse_own_flags(argc, argv);
-    // Default warm-up outside timing, per tier, unless given explicitly.
+    // Default warm-up outside timing, per tier, unless given explicitly; none
+    // with a fixed iteration count (each instruction must be counted once).
     std::vector<char*> args(argv, argv + argc);
     bool has_warmup = false;
     for (char* a : args)
         if (std::strncmp(a, "--benchmark_min_warmup_time", 27) == 0) has_warmup = true;
     std::string warmup = "--benchmark_min_warmup_time=" +
-                         std::string(sy::bench::pick("0", "0.02", "0.1"));
+                         std::string(sy::bench::opts().iterations > 0
+                                         ? "0"
+                                         : sy::bench::pick("0", "0.02", "0.1"));
     if (!has_warmup) args.push_back(warmup.data());
     args.push_back(nullptr);
     argc = int(args.size()) - 1;

@@ -13,8 +13,9 @@ class BuildError(Exception):
     pass
 
 
-def configure_args(build_dir: Path, *, build_type="Release", options=None) -> list[str]:
-    args = ["cmake", "-S", str(REPO), "-B", str(build_dir), "-G", "Ninja",
+def configure_args(build_dir: Path, *, build_type="Release", options=None,
+                   source: Path | None = None) -> list[str]:
+    args = ["cmake", "-S", str(source or REPO), "-B", str(build_dir), "-G", "Ninja",
             f"-DCMAKE_BUILD_TYPE={build_type}"]
     for k, v in (options or {}).items():
         args.append(f"-D{k}={v}")
@@ -22,8 +23,9 @@ def configure_args(build_dir: Path, *, build_type="Release", options=None) -> li
 
 
 def build(build_dir: Path, *, build_type="Release", options=None, log=sys.stderr,
-          targets: list[str] | None = None) -> dict:
-    """Configure when needed, build, and return the build manifest."""
+          targets: list[str] | None = None, source: Path | None = None) -> dict:
+    """Configure when needed, build, and return the build manifest.
+    `source`: another source tree (the gate's git worktree); default REPO."""
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     logfile = build_dir / "switchyard-build.log"
@@ -31,7 +33,8 @@ def build(build_dir: Path, *, build_type="Release", options=None, log=sys.stderr
         cache = build_dir / "CMakeCache.txt"
         if not cache.exists() or options:
             print(f"switchyard: configuring {build_dir}", file=log, flush=True)
-            r = subprocess.run(configure_args(build_dir, build_type=build_type, options=options),
+            r = subprocess.run(configure_args(build_dir, build_type=build_type, options=options,
+                                              source=source),
                                stdout=lf, stderr=subprocess.STDOUT)
             if r.returncode != 0:
                 raise BuildError(_tail("configure failed", logfile))

@@ -20,13 +20,17 @@ BUILD = [
 PYTHON = ["python3-matplotlib", "python3-numpy", "python3-scipy"]
 # Extra for `switchyard test`.
 TEST = ["python3-pytest"]
+# Extra for `switchyard gate` (its --callgrind mode counts instructions).
+GATE = ["valgrind"]
 
 
 def packages_for(command: str) -> list[str]:
     """The apt packages a subcommand needs."""
     if command == "test":
-        return BUILD + PYTHON + TEST
-    if command in ("run", "gate"):
+        return BUILD + PYTHON + TEST + GATE   # tests/scripts/test_gate.py runs callgrind
+    if command == "gate":
+        return BUILD + PYTHON + GATE
+    if command == "run":
         return BUILD + PYTHON
     return PYTHON  # plot / report / compare / claims: results only
 

@@ -70,7 +70,116 @@ def make_parser() -> Parser:
                    help="skip the ASan+UBSan build of the unit tests")
     t.add_argument("--tsan", action="store_true",
                    help="also build and run the multi-threaded tests under ThreadSanitizer")
+    for name, what in (("plot", "draw the charts of a results directory or GB JSON file"),
+                       ("report", "charts + report.md + report.html of a results directory "
+                                  "or GB JSON file")):
+        q = sub.add_parser(name, help=what)
+        q.add_argument("results", type=Path, metavar="RESULTS",
+                       help="results directory (e.g. results/latest) or a GB JSON file")
+        q.add_argument("--out", type=Path, metavar="DIR",
+                       help="write charts/ (and the reports) here (default: RESULTS, or "
+                            "the file's directory)")
+    add_gate_parsers(sub)
     return p
+
+
+def fraction(text):
+    """'3%' or '0.03' -> 0.03."""
+    t = text.strip()
+    try:
+        v = float(t[:-1]) / 100 if t.endswith("%") else float(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a fraction or percentage: '{text}'")
+    if not 0 <= v < 10:
+        raise argparse.ArgumentTypeError(f"out of range: '{text}'")
+    return v
+
+
+def add_gate_parsers(sub) -> None:
+    """compare / gate / history (issue 9: regression gate for CI)."""
+    def verdict_options(q, callgrind_help):
+        fmt = q.add_mutually_exclusive_group()
+        fmt.add_argument("--markdown", dest="fmt", action="store_const", const="markdown",
+                         help="print a Markdown report (CI step summary, PR comment)")
+        fmt.add_argument("--json", dest="fmt", action="store_const", const="json",
+                         help="print the full report as JSON")
+        q.set_defaults(fmt="table")
+        q.add_argument("--floor", type=fraction, default=0.03, metavar="PCT",
+                       help="smallest change that counts, e.g. 3%% (default; the noise floor "
+                            "is the larger of this and the measured spread)")
+        q.add_argument("--alpha", type=fraction, default=0.05,
+                       help="significance level of the Mann-Whitney U test (default 0.05)")
+        q.add_argument("--callgrind", action="store_true", help=callgrind_help)
+        q.add_argument("--threshold", type=fraction, default=0.01, metavar="PCT",
+                       help="callgrind: instruction change that counts (default 1%%)")
+
+    c = sub.add_parser("compare", help="verdict per benchmark between two results (exit 1 on "
+                                       "a regression)")
+    c.add_argument("base", type=Path, help="base results: a directory or a GB JSON file")
+    c.add_argument("cand", type=Path, help="candidate results: a directory or a GB JSON file")
+    verdict_options(c, "compare instruction counts written by `gate --callgrind`")
+    c.add_argument("--allow-cross-machine", action="store_true",
+                   help="compare results from different machine fingerprints (rows marked)")
+    c.add_argument("--work-counter", action="append", metavar="NAME", default=[],
+                   help="another counter that must be equal on both sides (repeatable)")
+
+    g = sub.add_parser("gate", help="build a base git ref and the working tree, run both "
+                                    "interleaved, compare (CI regression gate)")
+    g.add_argument("--base", required=True, metavar="REF",
+                   help="git ref to compare against, e.g. origin/main or HEAD~1 "
+                        "('.' builds the working tree for both sides)")
+    g.add_argument("--quick", action="store_true",
+                   help="quick sizes and 5 rounds (default 10 rounds)")
+    g.add_argument("--filter", metavar="REGEX", help="only benchmarks whose name matches")
+    g.add_argument("--models", metavar="LIST", help="comma-separated models")
+    g.add_argument("--repetitions", type=positive_int, metavar="N",
+                   help="rounds: bench processes per side, interleaved (at least 5)")
+    g.add_argument("--timeout", type=positive_float, metavar="SECONDS",
+                   help="watchdog limit per bench process")
+    g.add_argument("--callgrind-iterations", type=positive_int, default=10, metavar="N",
+                   help="callgrind: runs with N and 2N iterations (default 10)")
+    g.add_argument("--cand-define", action="append", metavar="NAME=VALUE",
+                   help="extra CMake option for the candidate build only, e.g. "
+                        "SY_TEST_SLOWDOWN=ON to prove the gate catches a slowdown")
+    g.add_argument("--out", type=Path, metavar="DIR",
+                   help="merged results and report.md/.json (default build-gate/out)")
+    verdict_options(g, "compare instruction counts under valgrind (user-space benches)")
+
+    h = sub.add_parser("history", help="trend chart per benchmark with change points")
+    h.add_argument("--fingerprint", metavar="ID",
+                   help="machine fingerprint id (default: the most recently updated history)")
+    h.add_argument("--filter", metavar="REGEX", help="only benchmarks whose name matches")
+    h.add_argument("--tier", choices=("quick", "full"), help="only runs of this tier")
+    h.add_argument("--min-shift", type=fraction, default=0.03, metavar="PCT",
+                   help="smallest step marked as a change point (default 3%%)")
+    h.add_argument("--out", type=Path, metavar="DIR",
+                   help="chart directory (default results/history/charts/<fingerprint>)")
+    h.add_argument("--dir", type=Path, metavar="DIR",
+                   help="history directory (default results/history)")
+
+
+def run_gate_command(args) -> int:
+    """compare / gate / history: argument plumbing only."""
+    if args.command == "history":
+        from sylib import history
+        return history.execute(fingerprint=args.fingerprint, filter=args.filter,
+                               tier=args.tier, out=args.out, min_shift=args.min_shift,
+                               history_dir=args.dir or history.HISTORY_DIR)
+    from sylib import compare
+    s = compare.Settings(floor=args.floor, alpha=args.alpha, threshold=args.threshold,
+                         metric="instructions" if args.callgrind else "time")
+    if args.command == "compare":
+        s.allow_cross_machine = args.allow_cross_machine
+        s.work_counters = compare.WORK_COUNTERS | set(args.work_counter)
+        return compare.execute(args.base, args.cand, s, args.fmt)
+    from sylib import gate, run
+    cfg = gate.GateConfig(base_ref=args.base, quick=args.quick, filter=args.filter,
+                          models=run.parse_models(args.models), repetitions=args.repetitions,
+                          timeout=args.timeout, callgrind=args.callgrind,
+                          callgrind_iterations=args.callgrind_iterations, settings=s,
+                          out=args.out.resolve() if args.out else None,
+                          cand_options=gate.parse_defines(args.cand_define), fmt=args.fmt)
+    return gate.execute(cfg)
 
 
 def main(argv=None) -> int:
@@ -91,6 +200,11 @@ def main(argv=None) -> int:
         if args.command == "test":
             from sylib import testcmd
             return testcmd.execute(sanitizers=not args.no_sanitizers, tsan=args.tsan)
+        if args.command in ("plot", "report"):
+            from sylib import report
+            return report.command(args.command, args.results, args.out)
+        if args.command in ("compare", "gate", "history"):
+            return run_gate_command(args)
     except InputError as e:
         print(f"switchyard {args.command}: {e}", file=sys.stderr)
         return 2

@@ -16,10 +16,13 @@ class InputError(Exception):
     """Bad input (missing/empty/malformed file, not Google Benchmark JSON)."""
 
 
-# Suffixes Google Benchmark appends to a registered name.
+# Suffixes Google Benchmark appends to a registered name, in the order it
+# appends them (BenchmarkName::str). Matching the order keeps our own params
+# intact: in 'multicore/thread/threads:2/real_time', threads:2 comes before the
+# time type, so it is a switchyard param, not GB's ->Threads() suffix.
 _GB_SUFFIX = re.compile(
-    r"(/(real_time|manual_time|process_time)|/(threads|min_time|min_warmup_time|"
-    r"repeats|iterations):[^/]*)+$")
+    r"(/min_time:[^/]*)?(/min_warmup_time:[^/]*)?(/iterations:[^/]*)?(/repeats:[^/]*)?"
+    r"(/process_time)?(/(real_time|manual_time))?(/threads:[^/]*)?$")
 
 
 def base_name(name: str) -> str:
@@ -29,7 +32,13 @@ def base_name(name: str) -> str:
 
 def parse_name(name: str) -> dict:
     """Split '<workload>/<model>/<k>:<v>/...' into its parts."""
-    parts = base_name(name).split("/")
+    return split_name(base_name(name))
+
+
+def split_name(base: str) -> dict:
+    """parse_name for a name already passed through base_name (which is not
+    idempotent: it would take a trailing 'threads:2' param for GB's suffix)."""
+    parts = base.split("/")
     params = {}
     extra = []
     for p in parts[2:]:
@@ -93,12 +102,21 @@ def salvage_partial(text: str) -> dict | None:
     return None
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path, text: str) -> None:
+    """Write via a temp file + rename, so readers never see half a file.
+    mkstemp creates 0600; results are for sharing, so apply the umask."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -252,6 +251,8 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
     atomic_write_json(out / "run.json", manifest_out)
     if is_default:
         update_latest(out)
+    from . import postrun
+    postrun.after_run(out, log=log)
 
     failed = [r for r in records if r["status"] != "ok"]
     nskips = sum(len(r["skips"]) for r in records)

@@ -1,5 +1,6 @@
 """pytest setup: import sylib from scripts/, locate build trees."""
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -30,3 +31,22 @@ def driver_env(**extra):
     env = dict(os.environ)
     env.update(extra)
     return env
+
+
+def sy(*args, env=None, timeout=600):
+    """Run scripts/switchyard with args; returns the CompletedProcess."""
+    return subprocess.run([str(DRIVER), *map(str, args)], capture_output=True, text=True,
+                          env=env or driver_env(), timeout=timeout)
+
+
+# Progress lines the driver prints before it can detect some input errors.
+PROGRESS_PREFIXES = ("switchyard: building ", "switchyard: configuring ")
+
+
+def one_line_error(r):
+    """Assert exit status 2 with exactly one error line (no traceback)."""
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr, r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.strip() and not l.startswith(PROGRESS_PREFIXES)]
+    assert len(lines) == 1, r.stderr
+    return lines[0]

@@ -2,28 +2,13 @@
 bench, records it and carries on; checks failing inside a bench fail the run.
 """
 import json
-import subprocess
 
 import pytest
 
-from conftest import DRIVER, driver_env
+from conftest import driver_env, one_line_error, sy
 
 from sylib import deps, procs, run
 from sylib.results import InputError
-
-
-def sy(*args, env=None, timeout=600):
-    return subprocess.run([str(DRIVER), *args], capture_output=True, text=True,
-                          env=env or driver_env(), timeout=timeout)
-
-
-def one_line_error(r):
-    assert r.returncode == 2, r.stderr
-    progress = ("switchyard: building ", "switchyard: configuring ")
-    lines = [l for l in r.stderr.splitlines() if l.strip() and not l.startswith(progress)]
-    assert len(lines) == 1, r.stderr
-    assert "Traceback" not in r.stderr
-    return lines[0]
 
 
 @pytest.mark.parametrize("args,needle", [

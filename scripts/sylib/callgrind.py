@@ -1,0 +1,107 @@
+"""Instruction counts of one benchmark under valgrind's callgrind.
+
+Timings on a shared CI machine swing by tens of percent; the number of
+instructions a user-space benchmark executes for a fixed iteration count does
+not. Each benchmark runs in its own process twice, with N and 2N iterations
+(`--sy_iterations`, no warm-up): instructions per iteration =
+(Ir(2N) - Ir(N)) / N, so process start-up, registration and the benchmark's
+own setup cancel out. N grows for cheap benchmarks until the difference is
+large next to the ~1k instructions a process varies by from run to run.
+
+Only user-space work is eligible: instructions say nothing about time spent
+in the kernel, asleep, or waiting for another thread (callgrind also runs all
+threads on one core), so such benchmarks are excluded with the reason.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from .results import InputError, parse_name
+
+DEFAULT_ITERATIONS = 10
+# The N-to-2N difference should be at least this many instructions: a process
+# varies by about a thousand instructions from run to run (start-up reads
+# /proc, formats dates), which must stay far below the 1% threshold.
+TARGET_DELTA_IR = 20_000_000
+MAX_ITERATIONS = 1_000_000
+
+# Workloads whose cost is user-space instructions (issue 9: switch, spawn,
+# skynet, compute); every other workload is dominated by syscalls or sleeping.
+ELIGIBLE_WORKLOADS = ("switch", "spawn", "skynet", "compute")
+OTHER_WORKLOAD_REASON = ("dominated by syscalls, sleeping or several threads: "
+                         "instruction counts do not measure it")
+# Models / baselines that hand off through the kernel even in those workloads.
+EXCLUDED_MODELS = {
+    "futex": "OS threads handing off through futex syscalls: kernel time, not instructions",
+    "thread": "one OS thread per task: clone/futex syscalls and scheduling, not instructions",
+    "pool": "worker threads block on futexes: scheduling, not instructions",
+}
+
+
+def exclusion(name: str) -> str | None:
+    """Why a benchmark is not measured under callgrind, or None if it is."""
+    p = parse_name(name)
+    if p["workload"] not in ELIGIBLE_WORKLOADS:
+        return f"{p['workload']}: {OTHER_WORKLOAD_REASON}"
+    if p["model"] in EXCLUDED_MODELS:
+        return EXCLUDED_MODELS[p["model"]]
+    if p["params"].get("workers", "1") not in ("0", "1"):
+        return "several worker threads: callgrind serialises threads"
+    return None
+
+
+def exact_filter(name: str) -> str:
+    """A --benchmark_filter regex matching exactly this benchmark."""
+    return "^" + re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", name) + "(/|$)"
+
+
+def valgrind() -> str:
+    exe = shutil.which("valgrind")
+    if not exe:
+        raise InputError("valgrind not found (callgrind mode): sudo apt-get install -y valgrind")
+    return exe
+
+
+def command(exe: Path, name: str, iterations: int, out_file: Path, json_out: Path,
+            extra: list[str]) -> list[str]:
+    return [valgrind(), "--tool=callgrind", f"--callgrind-out-file={out_file}",
+            f"--log-file={out_file}.log", str(exe), f"--sy_iterations={iterations}",
+            f"--benchmark_filter={exact_filter(name)}", "--benchmark_repetitions=1",
+            f"--benchmark_out={json_out}", "--benchmark_out_format=json",
+            "--benchmark_color=false", *extra]
+
+
+def parse_total(text: str) -> int:
+    """Total Ir from a callgrind output file ('totals:' or 'summary:' line)."""
+    for key in ("totals:", "summary:"):
+        for line in text.splitlines():
+            if line.startswith(key):
+                return int(line.split()[1])
+    raise ValueError("no totals/summary line in callgrind output")
+
+
+def per_iteration(ir_n: int, ir_2n: int, n: int) -> float | None:
+    """Instructions per iteration from the N and 2N runs, or None if nonsense."""
+    d = ir_2n - ir_n
+    return d / n if d > 0 else None
+
+
+def iterations_for(ipi: float, n: int) -> int:
+    """Iteration count N whose N-to-2N difference reaches TARGET_DELTA_IR."""
+    if ipi <= 0:
+        return n
+    return int(min(MAX_ITERATIONS, max(n, -(-TARGET_DELTA_IR // int(max(ipi, 1))))))
+
+
+def supports_iterations(exe: Path) -> bool:
+    """Whether a bench executable knows --sy_iterations (older commits do not)."""
+    try:
+        r = subprocess.run([str(exe), "--sy_iterations=1", "--benchmark_list_tests=true",
+                            "--benchmark_filter=^$"], capture_output=True, text=True,
+                           timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return r.returncode == 0

@@ -1,0 +1,281 @@
+"""The report of a results directory: report.md and report.html.
+
+report.md is plain GitHub markdown (tables + links to charts/) small enough
+for a CI step summary; report.html is one self-contained file (CSS and every
+chart's SVG inline) that opens offline. Both start with the machine
+fingerprint, the git commit, and what failed or was skipped and why; then one
+section per workload: its charts and a table with models as rows, the median
+of the repetitions, its 95% CI (bootstrap, see tidy.py) and the ratio to the
+best model in the same configuration.
+
+Pure functions build the tables and the text; `produce` writes the files and
+`command` is the body of `switchyard plot` / `switchyard report`.
+"""
+from __future__ import annotations
+
+import html
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import plot, tidy
+from .fingerprint import short
+from .results import InputError, atomic_write_text
+from .tidy import Results, fmt
+
+MAX_LISTED = 20        # failures listed one by one before "... and N more"
+MAX_NAMES = 5          # benchmark names shown per skip reason
+RATIO_NOTE = ("ratio to best: how many times worse than the best model in the same "
+              "configuration (1.00 = best; baselines are compared with the best model)")
+
+
+@dataclass
+class Table:
+    workload: str
+    heading: str
+    note: str
+    columns: list
+    rows: list            # list of lists of str
+
+
+def _ratio(st, best, better) -> float | None:
+    if st is None or best is None or st.median <= 0 or best <= 0:
+        return None
+    return st.median / best if better == "lower" else best / st.median
+
+
+def workload_table(res: Results, workload: str) -> Table | None:
+    spec = tidy.WORKLOADS[workload]
+    rows = res.ok(workload)
+    if not rows:
+        return None
+    keys = spec.group_by
+    groups: dict[tuple, list] = {}
+    for b in rows:
+        groups.setdefault(tuple(b.params.get(k) for k in keys), []).append(b)
+    with_marks = any(b.marks for b in rows)
+    columns = (["config"] if keys else []) + ["model", "n", spec.primary.label, "95% CI",
+                                              "ratio to best"]
+    columns += [m.label for m in spec.extras] + (["marks"] if with_marks else [])
+    out = []
+    for key in sorted(groups, key=tidy.natural_key):
+        members = groups[key]
+        stats = [b.stat(spec.primary) for b in members]
+        pool = [s.median for b, s in zip(members, stats)
+                if s and not tidy.is_baseline(b.model)] or [s.median for s in stats if s]
+        best = (min(pool) if spec.primary.better == "lower" else max(pool)) if pool else None
+        config = " ".join(f"{k}:{v}" for k, v in zip(keys, key) if v is not None)
+        for b, st in zip(members, stats):
+            r = _ratio(st, best, spec.primary.better)
+            row = ([config] if keys else []) + [
+                b.label(skip=keys), str(st.n) if st else "0",
+                fmt(st.median if st else None, spec.primary.unit),
+                _ci(st, spec.primary.unit), f"{r:.2f}" if r is not None else "—"]
+            row += [fmt(s.median if (s := b.stat(m)) else None, m.unit) for m in spec.extras]
+            row += [", ".join(m.replace("_", "-") for m in b.marks)] if with_marks else []
+            out.append(row)
+    better = "lower" if spec.primary.better == "lower" else "higher"
+    return Table(workload, f"{workload}: {spec.what}",
+                 f"{spec.primary.label}, {better} is better; {RATIO_NOTE}.", columns, out)
+
+
+def _ci(st, unit) -> str:
+    if st is None or not math.isfinite(st.lo):
+        return "—"
+    return f"{fmt(st.lo, unit)} – {fmt(st.hi, unit)}"
+
+
+def generic_table(res: Results, workloads: list[str]) -> Table | None:
+    """Benchmarks outside the schema (plain Google Benchmark output)."""
+    rows = [b for b in res.benches if b.workload in workloads and b.status == "ok"]
+    if not rows:
+        return None
+    body = []
+    for b in rows:
+        st = b.stat(tidy.TIME_NS)
+        body.append([b.name, b.source, str(st.n), fmt(st.median, "ns"), _ci(st, "ns")])
+    return Table("", "other benchmarks (not switchyard workloads)",
+                 "real time per iteration as Google Benchmark reports it; lower is better.",
+                 ["benchmark", "file", "n", "real time", "95% CI"], body)
+
+
+def tables(res: Results) -> list[Table]:
+    known = [w for w in res.workloads() if w in tidy.WORKLOADS]
+    out = [t for w in known if (t := workload_table(res, w))]
+    other = generic_table(res, [w for w in res.workloads() if w not in tidy.WORKLOADS])
+    return out + ([other] if other else [])
+
+
+def header(res: Results) -> list[tuple[str, str]]:
+    fp = res.fingerprint
+    rows = [("machine", short(fp) if fp else
+             "unknown: no context.fingerprint (not a switchyard run)")]
+    if fp:
+        commit = str(fp.get("git_commit") or "unknown")
+        rows.append(("git commit", commit + (" (uncommitted changes)" if fp.get("git_dirty") else "")))
+        rows.append(("build", f"{fp.get('build_type', '?')} {fp.get('flags', '')}".strip()
+                     + (f", sanitize={fp['sanitize']}" if fp.get("sanitize") else "")))
+    rows.append(("date", res.date or "unknown"))
+    if res.run:
+        r = res.run
+        rows.append(("run", f"tier {r.get('tier', '?')}, {r.get('repetitions', '?')} repetitions"
+                     + (f", filter '{r['filter']}'" if r.get("filter") else "")
+                     + (f", models {','.join(r['models'])}" if r.get("models") else "")))
+    rows.append(("results", str(res.source)))
+    return rows
+
+
+def problems(res: Results, rendered: plot.Rendered) -> list[str]:
+    """What failed or was skipped, and why: one line each."""
+    out = []
+    for p in res.processes():
+        if p.get("status", "ok") != "ok":
+            out.append(f"bench_{p.get('bench', '?')} {p.get('status')}: "
+                       f"{p.get('reason') or 'no reason given'}"
+                       + (f" (log: {p['log']})" if p.get("log") else ""))
+    failed = [b for b in res.benches if b.status == "failed"]
+    out += [f"failed {b.name}: {b.reason}" for b in failed[:MAX_LISTED]]
+    if len(failed) > MAX_LISTED:
+        out.append(f"... and {len(failed) - MAX_LISTED} more failed benchmarks")
+    by_reason: dict[str, list] = {}
+    for b in res.benches:
+        if b.status == "skipped":
+            by_reason.setdefault(b.reason, []).append(b.name)
+    for reason, names in by_reason.items():
+        shown = ", ".join(names[:MAX_NAMES]) + (", ..." if len(names) > MAX_NAMES else "")
+        out.append(f"skipped {len(names)} benchmark(s), {reason}: {shown}")
+    skipped_models = dict((res.run or {}).get("models_skipped") or {})
+    skipped_models.update((res.fingerprint or {}).get("models_disabled") or {})
+    out += [f"model {m} not run: {why}" for m, why in skipped_models.items()]
+    return out + rendered.skip_lines()
+
+
+# ---- markdown ------------------------------------------------------------------------
+
+def _md_cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(columns, rows) -> list[str]:
+    lines = ["| " + " | ".join(_md_cell(c) for c in columns) + " |",
+             "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows]
+    return lines
+
+
+def _charts_for(rendered: plot.Rendered, workload: str):
+    made = [m for m in rendered.made if m.chart.workload == workload]
+    skipped = [(c, why) for c, why in rendered.skipped if c.workload == workload]
+    return made, skipped
+
+
+def markdown(res: Results, rendered: plot.Rendered, tabs: list[Table], out_dir: Path) -> str:
+    lines = ["# switchyard report", ""]
+    lines += [f"- **{k}**: {_md_cell(v)}" for k, v in header(res)] + [""]
+    issues = problems(res, rendered)
+    lines += ["## Failed or skipped", ""]
+    lines += [f"- {_md_cell(p)}" for p in issues] or ["Nothing failed or was skipped."]
+    lines.append("")
+    for t in tabs:
+        lines += [f"## {t.heading}", ""]
+        made, skipped = _charts_for(rendered, t.workload)
+        for m in made:
+            rel = lambda p: Path(os.path.relpath(p, out_dir)).as_posix()
+            lines.append(f"Chart: [{m.chart.what}]({rel(m.png)}) ([SVG]({rel(m.svg)}))  ")
+        lines += [f"Chart {c.name} skipped: {_md_cell(why)}  " for c, why in skipped]
+        lines += ["", t.note, ""] + _md_table(t.columns, t.rows) + [""]
+    if not tabs:
+        lines += ["No successful benchmark results to tabulate.", ""]
+    return "\n".join(lines)
+
+
+# ---- html ----------------------------------------------------------------------------
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px;
+       padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f0f0f0; }
+td:first-child, th:first-child, td.text { text-align: left; }
+table.header td { text-align: left; }
+figure { margin: 1em 0; }
+figure svg { max-width: 100%; height: auto; }
+.problems li { color: #8b0000; }
+.note { color: #555; font-size: 0.9em; }
+"""
+
+
+def _svg_inline(path: Path) -> str:
+    """The <svg> element of a matplotlib SVG file, without XML prolog/doctype."""
+    text = path.read_text()
+    start = text.find("<svg")
+    return text[start:] if start >= 0 else ""
+
+
+def _html_table(columns, rows, cls="") -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(str(c))}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def to_html(res: Results, rendered: plot.Rendered, tabs: list[Table]) -> str:
+    e = html.escape
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             "<title>switchyard report</title>", f"<style>{CSS}</style></head><body>",
+             "<h1>switchyard report</h1>",
+             _html_table(["", ""], header(res), "header")]
+    issues = problems(res, rendered)
+    parts.append("<h2>Failed or skipped</h2>")
+    if issues:
+        parts.append('<ul class="problems">' + "".join(f"<li>{e(p)}</li>" for p in issues)
+                     + "</ul>")
+    else:
+        parts.append("<p>Nothing failed or was skipped.</p>")
+    for t in tabs:
+        parts.append(f"<h2>{e(t.heading)}</h2>")
+        made, skipped = _charts_for(rendered, t.workload)
+        for m in made:
+            parts.append(f"<figure>{_svg_inline(m.svg)}<figcaption class=\"note\">"
+                         f"{e(m.chart.what)}</figcaption></figure>")
+        parts += [f'<p class="note">Chart {e(c.name)} skipped: {e(why)}</p>' for c, why in skipped]
+        parts.append(f'<p class="note">{e(t.note)}</p>')
+        parts.append(_html_table(t.columns, t.rows))
+    if not tabs:
+        parts.append("<p>No successful benchmark results to tabulate.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+# ---- files and commands --------------------------------------------------------------
+
+def produce(res: Results, out_dir: Path, with_report=True):
+    """Charts (and the two reports) into out_dir. Returns (Rendered, [report files])."""
+    out_dir = Path(out_dir)
+    rendered = plot.render_all(res, out_dir)
+    if not with_report:
+        return rendered, []
+    tabs = tables(res)
+    files = [out_dir / "report.md", out_dir / "report.html"]
+    try:
+        atomic_write_text(files[0], markdown(res, rendered, tabs, out_dir))
+        atomic_write_text(files[1], to_html(res, rendered, tabs))
+    except OSError as e:
+        raise InputError(f"{out_dir}: cannot write the report ({e.strerror})") from None
+    return rendered, files
+
+
+def command(kind: str, source, out=None, *, log=sys.stdout) -> int:
+    """`switchyard plot|report RESULTS [--out DIR]`: what was made, what was skipped."""
+    res = tidy.load(source)
+    out_dir = Path(out) if out else res.home
+    rendered, files = produce(res, out_dir, with_report=(kind == "report"))
+    print(f"switchyard {kind}: {len(rendered.made)} chart(s) in {out_dir / 'charts'}", file=log)
+    for line in rendered.skip_lines():
+        print(f"  {line}", file=log)
+    for f in files:
+        print(f"switchyard {kind}: wrote {f}", file=log)
+    return 0

@@ -1,0 +1,186 @@
+"""`switchyard gate`: pure helpers (merging rounds, callgrind eligibility and
+parsing, CMake defines), one-line exit-2 errors, and two real runs that
+build bench_switch under build-gate/pytest/:
+  - callgrind mode catches the test-only slowdown (-DSY_TEST_SLOWDOWN=ON)
+    in switch/bare_call, and finds no change without it (deterministic);
+  - timing mode runs base and cand interleaved and merges every round.
+The real runs take about a minute (two small builds, a few valgrind runs).
+"""
+import io
+import json
+import shutil
+
+import pytest
+
+import conftest
+from conftest import REPO, driver_env, one_line_error
+
+from sylib import callgrind, compare, deps, gate
+from sylib.results import InputError
+
+PYTEST_GATE_DIR = REPO / "build-gate" / "pytest"
+
+
+def sy(*args):
+    return conftest.sy(*args, env=driver_env(SWITCHYARD_SKIP_DEPS="1"), timeout=120)
+
+
+# ---- command line ----------------------------------------------------------------------
+
+def test_bad_ref_exits_2_with_one_line():
+    line = one_line_error(sy("gate", "--base", "no-such-ref-xyz"))
+    assert "--base no-such-ref-xyz: not a commit" in line
+
+
+def test_base_is_required():
+    assert "required" in one_line_error(sy("gate"))
+
+
+def test_too_few_repetitions_is_refused():
+    line = one_line_error(sy("gate", "--base", "HEAD", "--repetitions", "3"))
+    assert "at least 5" in line
+
+
+def test_bad_cand_define_is_refused():
+    assert "expected NAME=VALUE" in one_line_error(sy("gate", "--base", "HEAD",
+                                                      "--cand-define", "oops"))
+
+
+def test_resolve_ref():
+    assert len(gate.resolve_ref("HEAD")) == 40
+    with pytest.raises(InputError):
+        gate.resolve_ref("HEAD~100000")
+
+
+def test_gate_needs_valgrind():
+    assert "valgrind" in deps.packages_for("gate")
+    assert "valgrind" not in deps.packages_for("compare")
+
+
+# ---- pure helpers ----------------------------------------------------------------------
+
+def test_merge_rounds_renumbers_repetitions_and_drops_aggregates():
+    def round_(t):
+        return {"context": {"date": "x"}, "benchmarks": [
+            {"name": "a/real_time", "run_name": "a/real_time", "run_type": "iteration",
+             "repetition_index": 0, "real_time": t},
+            {"name": "a/real_time_mean", "run_name": "a/real_time", "run_type": "aggregate",
+             "aggregate_name": "mean", "real_time": t}]}
+    merged = gate.merge_rounds([round_(1.0), round_(2.0), {"benchmarks": []}, round_(3.0)])
+    assert [e["real_time"] for e in merged["benchmarks"]] == [1.0, 2.0, 3.0]
+    assert [e["repetition_index"] for e in merged["benchmarks"]] == [0, 1, 2]
+    assert all(e["repetitions"] == 3 for e in merged["benchmarks"])
+    assert merged["context"] == {"date": "x"}
+
+
+def test_parse_defines():
+    assert gate.parse_defines(["SY_TEST_SLOWDOWN=ON", "A=b=c"]) == \
+        {"SY_TEST_SLOWDOWN": "ON", "A": "b=c"}
+    assert gate.parse_defines(None) == {}
+    with pytest.raises(InputError):
+        gate.parse_defines(["-DX=1"])
+
+
+def test_rounds_per_tier():
+    assert gate.GateConfig(quick=True).rounds() == gate.ROUNDS["quick"] >= gate.MIN_ROUNDS
+    assert gate.GateConfig().rounds() == 10
+    assert gate.GateConfig(repetitions=7).rounds() == 7
+
+
+def test_cached_source(tmp_path):
+    assert gate.cached_source(tmp_path) is None
+    (tmp_path / "CMakeCache.txt").write_text("X:BOOL=ON\nCMAKE_HOME_DIRECTORY:INTERNAL=/src/a\n")
+    assert gate.cached_source(tmp_path) == "/src/a"
+
+
+@pytest.mark.parametrize("name,excluded", [
+    ("switch/bare_call", False),
+    ("switch/coroutine", False),
+    ("spawn/fiber/n:1000", False),
+    ("skynet/coroutine/n:1000000/workers:1", False),
+    ("compute/uring/yield_every:64", False),
+    ("switch/futex/pin:same", True),
+    ("spawn/thread/n:1000", True),
+    ("spawn/pool/n:1000", True),
+    ("skynet/fiber/n:1000000/workers:2", True),
+    ("sleep/coroutine/mode:burst/n:1000/sleep_ms:10", True),
+    ("echo/uring/conns:10/size:64/mode:closed", True),
+])
+def test_callgrind_exclusions_say_why(name, excluded):
+    why = callgrind.exclusion(name)
+    assert (why is not None) == excluded
+    if why:
+        assert len(why) > 20
+
+
+def test_callgrind_exact_filter():
+    assert callgrind.exact_filter("switch/bare_call") == "^switch/bare_call(/|$)"
+    assert callgrind.exact_filter("a.b/x:1") == r"^a\.b/x:1(/|$)"
+
+
+def test_callgrind_parsing():
+    assert callgrind.parse_total("events: Ir\nsummary: 4847117\ntotals: 4847117\n") == 4847117
+    with pytest.raises(ValueError):
+        callgrind.parse_total("nothing here")
+    assert callgrind.per_iteration(1000, 3000, 10) == 200
+    assert callgrind.per_iteration(3000, 3000, 10) is None
+
+
+def test_callgrind_iterations_grow_for_cheap_benchmarks():
+    assert callgrind.iterations_for(160_000, 10) == 125          # 20M / 160k
+    assert callgrind.iterations_for(50_000_000, 10) == 10        # already enough
+    assert callgrind.iterations_for(1, 10) == callgrind.MAX_ITERATIONS
+
+
+# ---- real runs (build bench_switch under build-gate/pytest) -----------------------------
+
+def gate_config(tmp_path, **kw):
+    return gate.GateConfig(base_ref=".", quick=True, filter="switch/bare_call",
+                           targets=["bench_switch"], work_dir=PYTEST_GATE_DIR,
+                           out=tmp_path / "out", **kw)
+
+
+def run_gate(cfg):
+    out, log = io.StringIO(), io.StringIO()
+    rc = gate.execute(cfg, out=out, log=log)
+    report = json.loads((cfg.out / "report.json").read_text())
+    return rc, report, {r["name"]: r for r in report["rows"]}, log.getvalue()
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed "
+                    "(sudo apt-get install -y valgrind)")
+def test_callgrind_catches_the_test_slowdown_and_nothing_without_it(tmp_path):
+    rc, report, rows, log = run_gate(gate_config(
+        tmp_path, callgrind=True, callgrind_iterations=4,
+        cand_options={"SY_TEST_SLOWDOWN": "ON"}))
+    row = rows["switch/bare_call"]
+    assert rc == 1, log
+    assert row["verdict"] == "regression", row
+    assert row["change"] > 0.05
+    assert row["counters"]["checksum"]["equal"]          # same work, more instructions
+    assert report["gate"]["mode"] == "callgrind"
+    assert (tmp_path / "out" / "report.md").read_text().startswith("### switchyard: FAIL")
+
+    rc, report, rows, log = run_gate(gate_config(tmp_path, callgrind=True,
+                                                 callgrind_iterations=4))
+    assert rc == 0, log
+    assert rows["switch/bare_call"]["verdict"] == "no change"
+    assert abs(rows["switch/bare_call"]["change"]) < 0.001
+
+
+def test_timing_mode_interleaves_and_merges_every_round(tmp_path):
+    cfg = gate_config(tmp_path, repetitions=5)
+    rc, report, rows, log = run_gate(cfg)
+    assert rc in (0, 1), log             # identical builds: the verdict itself is noise
+    row = rows["switch/bare_call"]
+    assert row["base"]["n"] == 5 and row["cand"]["n"] == 5
+    assert report["gate"]["mode"] == "timing" and report["gate"]["rounds"] == 5
+    rounds = [l for l in log.splitlines() if l.startswith("[round ")]
+    assert len(rounds) == 5 and rounds[0].startswith("[round 1/5] bench_switch  base ")
+    for side in ("base", "cand"):
+        raw = sorted((PYTEST_GATE_DIR / "runs" / side).glob("switch.*.json"))
+        assert len(raw) == 5
+        merged = json.loads((tmp_path / "out" / side / "switch.json").read_text())
+        assert merged["context"]["fingerprint"]["fingerprint_id"]
+        assert merged["context"]["switchyard"]["gate_side"] == side
+    assert compare.summary_line(report).startswith(("PASS", "FAIL"))

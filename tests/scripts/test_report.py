@@ -1,0 +1,181 @@
+"""Report: tables (models as rows, median, 95% CI, ratio to the best), the
+header (fingerprint, commit, what failed or was skipped and why), report.md
+and a self-contained report.html; the `report` command and the run hook.
+"""
+import io
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import pytest
+
+from conftest import DRIVER, FIXTURES, driver_env
+
+from sylib import plot, postrun, report, tidy
+
+sys.path.insert(0, str(FIXTURES))
+import make_runs  # noqa: E402
+
+STEP_SUMMARY_LIMIT = 1024 * 1024     # GitHub's limit for one step summary
+
+
+def nothing_drawn():
+    return plot.Rendered(made=[], skipped=[], absent=[], notes=[])
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    return tidy.load(make_runs.good(tmp_path_factory.mktemp("good")))
+
+
+def table(res, workload):
+    t = next(t for t in report.tables(res) if t.workload == workload)
+    return t, [dict(zip(t.columns, r)) for r in t.rows]
+
+
+def test_every_workload_gets_a_table(good):
+    assert [t.workload for t in report.tables(good)] == list(tidy.WORKLOADS)
+
+
+def test_switch_table_ratios_to_the_best_model(good):
+    t, rows = table(good, "switch")
+    by_model = {r["model"]: r for r in rows}
+    assert list(by_model) == list(tidy.MODELS) + [
+        "bare_call", "bare_coroutine", "bare_fcontext",
+        "futex pin:cross", "futex pin:none", "futex pin:same"]
+    assert by_model["coroutine"]["ratio to best"] == "1.00"
+    assert 250 < float(by_model["thread"]["ratio to best"]) < 300     # 2.5 µs / 9 ns
+    assert float(by_model["bare_call"]["ratio to best"]) < 1          # baseline under best
+    assert by_model["fiber"]["n"] == "3"
+    assert by_model["fiber"]["ns per switch"].endswith(" ns")
+    lo, hi = by_model["fiber"]["95% CI"].split(" – ")
+    assert float(lo.split()[0]) <= 18.5 <= float(hi.split()[0]) + 0.5
+    assert "lower is better" in t.note
+
+
+def test_higher_is_better_ratio_and_groups(good):
+    _, rows = table(good, "compute")
+    groups = {}
+    for r in rows:
+        groups.setdefault(r["config"], []).append(float(r["ratio to best"]))
+    assert set(groups) == {f"yield_every:{s}" for s in (1, 10, 100, 1000, 10000, "none")}
+    for ratios in groups.values():
+        assert min(ratios) == 1.0 and all(r >= 1.0 for r in ratios)
+    one = {r["model"]: r for r in rows if r["config"] == "yield_every:1"}
+    assert float(one["thread"]["ratio to best"]) > 10
+
+
+def test_marks_and_extra_columns(good):
+    t, rows = table(good, "spawn")
+    capped = [r for r in rows if r["marks"]]
+    assert [(r["config"], r["model"], r["marks"]) for r in capped] == \
+        [("n:20000", "thread", "capped")]
+    t, rows = table(good, "multicore")
+    speedups = {r["model"]: r["speed-up vs coroutine loops:1"] for r in rows}
+    assert speedups["coroutine loops:1"] == "1.00×"
+    assert "oversubscribed" in {r["marks"] for r in rows}
+    _, rows = table(good, "echo")
+    assert "client-bound" in {r["marks"] for r in rows}
+    assert {"p99 latency (µs)", "messages per second"} <= set(rows[0])
+
+
+def test_markdown_has_header_problems_links_and_tables(good, tmp_path):
+    out = make_runs.missing(tmp_path / "run")
+    res = tidy.load(out)
+    rendered = plot.render_all(res, out)
+    md = report.markdown(res, rendered, report.tables(res), out)
+    assert md.startswith("# switchyard report")
+    assert "f1x7u4e5: Fixture CPU 9000" in md
+    assert "0123456789abcdef0123456789abcdef01234567" in md
+    assert "[ns per switch per model, baselines as reference lines](charts/switch.png)" in md
+    assert "charts skipped, their workloads are not in these results: spawn, memory" in md
+    assert "| coroutine | 3 |" in md
+    assert "## spawn" not in md
+
+
+def test_failures_and_skips_are_listed_with_reasons():
+    res = tidy.load(FIXTURES / "run_failures")
+    rendered = nothing_drawn()
+    rendered.skipped = [(plot.CHARTS[8], res.why_missing("echo"))]
+    lines = report.problems(res, rendered)
+    assert "bench_echo crashed: killed by SIGSEGV (log: logs/echo.log)" in lines
+    assert "failed switch/fiber: checksum mismatch: got 1, want 200010000" in lines
+    assert any(l.startswith("skipped 6 benchmark(s), io_uring not available: spawn/")
+               for l in lines)
+    assert "chart echo_throughput skipped: bench_echo crashed: killed by SIGSEGV" in lines
+    _, rows = table(res, "switch")
+    assert "fiber" not in {r["model"] for r in rows}
+    _, rows = table(res, "spawn")
+    assert not {"uring", "coroutine_uring"} & {r["model"] for r in rows}
+
+
+def test_clean_run_says_nothing_failed(good):
+    md = report.markdown(good, nothing_drawn(), [], FIXTURES)
+    assert "Nothing failed or was skipped." in md
+
+
+def test_plain_google_benchmark_gets_a_generic_table():
+    res = tidy.load(FIXTURES / "gb_minimal.json")
+    (t,) = report.tables(res)
+    assert t.columns[:4] == ["benchmark", "file", "n", "real time"]
+    assert [r[0] for r in t.rows] == ["BM_One", "BM_Two"]
+    assert [r[3] for r in t.rows] == ["10 ns", "9 ns"]
+    assert "no context.fingerprint" in dict(report.header(res))["machine"]
+
+
+class Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.external = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        for k, v in attrs:
+            if k in ("src", "href") and v and not v.startswith("#"):
+                self.external.append(v)
+
+
+def test_report_command_writes_both_reports(tmp_path):
+    out = shutil.copytree(FIXTURES / "run_missing", tmp_path / "run")
+    r = subprocess.run([str(DRIVER), "report", str(out)], capture_output=True, text=True,
+                       env=driver_env(), timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert f"wrote {out / 'report.html'}" in r.stdout
+    md = (out / "report.md").read_text()
+    assert len(md.encode()) < STEP_SUMMARY_LIMIT and "## compute" in md
+    page = (out / "report.html").read_text()
+    parser = Tags()
+    parser.feed(page)
+    assert parser.tags.count("svg") == 2 and parser.tags.count("table") == 3
+    assert parser.external == []                       # self-contained: opens offline
+    assert "<?xml" not in page and "<!DOCTYPE svg" not in page
+    assert "switch: cost of one hand-off" in page
+
+
+def test_report_bad_input_is_one_line_exit_2(tmp_path):
+    (tmp_path / "run.json").write_text("{}")
+    r = subprocess.run([str(DRIVER), "report", str(tmp_path)], capture_output=True,
+                       text=True, env=driver_env(), timeout=120)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert lines == [f"switchyard report: {tmp_path}: no result JSON files in this directory"]
+
+
+def test_after_run_hook_writes_the_report(tmp_path):
+    out = shutil.copytree(FIXTURES / "run_missing", tmp_path / "run")
+    log = io.StringIO()
+    postrun.after_run(out, log=log)
+    assert (out / "report.md").exists() and (out / "report.html").exists()
+    assert log.getvalue().startswith("switchyard: 2 chart(s), 10 skipped; report in")
+
+
+def test_after_run_hook_never_raises(tmp_path):
+    (tmp_path / "switch.json").write_text("{broken")
+    log = io.StringIO()
+    postrun.after_run(tmp_path, log=log)
+    lines = log.getvalue().splitlines()
+    # one line per post-run step (charts+report, history), each naming the cause
+    assert len(lines) == 2
+    assert lines[0].startswith("switchyard: charts and report not written") and "malformed JSON" in lines[0]
+    assert lines[1].startswith("switchyard: history not updated") and "malformed JSON" in lines[1]
