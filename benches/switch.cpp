@@ -9,6 +9,12 @@
 //   switch/bare_coroutine  plain C++20 symmetric transfer, no runner
 //   switch/bare_fcontext   plain Boost.Context fiber resume, no scheduler
 //   switch/futex/pin:*     two OS threads on a raw futex (the kernel's floor)
+// and the seven models, each through its own hand-off primitive:
+//   switch/<model>[/pin:*]  two tasks ping-pong over two of the runner's
+//                           channels (thread and pool: also pinned to one CPU,
+//                           two CPUs, or unpinned); the callback models
+//                           (uring, libuv) hand off through a callback
+//                           channel, i.e. a callback posted to the loop.
 // Every hop increments the token and adds it to a checksum; the checksum and
 // the switch count are checked after timing on every case.
 #include <linux/futex.h>
@@ -21,6 +27,7 @@
 #include <thread>
 
 #include "benches/common/bench.hpp"
+#include "benches/common/models.hpp"
 #include "runners/affinity.hpp"
 
 #if SY_HAVE_BOOST_CONTEXT
@@ -217,6 +224,100 @@ void futex_pingpong(benchmark::State& state, sy::placement where) {
     finish(state, 2 * hops, sum);
 }
 
+// ---- switch/<model>: task models ----------------------------------------------------
+// Each side keeps its own sum (on thread/pool they run on different threads);
+// the channel hand-offs order their updates, the joins publish them.
+template <class R>
+sy::task<void> ping(typename R::template channel<std::uint64_t>& out,
+                    typename R::template channel<std::uint64_t>& in, std::uint64_t hops,
+                    std::uint64_t& sum) {
+    std::uint64_t token = 0;
+    for (std::uint64_t i = 0; i < hops; ++i) {
+        sum += ++token;
+        co_await out.send(token);
+        token = co_await in.recv();
+    }
+}
+
+template <class R>
+sy::task<void> pong(typename R::template channel<std::uint64_t>& in,
+                    typename R::template channel<std::uint64_t>& out, std::uint64_t hops,
+                    std::uint64_t& sum) {
+    for (std::uint64_t i = 0; i < hops; ++i) {
+        std::uint64_t token = co_await in.recv();
+        sum += ++token;
+        co_await out.send(token);
+    }
+}
+
+template <class R>
+sy::task<void> switch_main(R& rt, benchmark::State& state, std::uint64_t hops,
+                           std::uint64_t& checksum) {
+    for (auto _ : state) {
+        typename R::template channel<std::uint64_t> ab(rt), ba(rt);
+        std::uint64_t a_sum = 0, b_sum = 0;
+        auto a = rt.spawn(ping<R>(ab, ba, hops, a_sum));
+        auto b = rt.spawn(pong<R>(ab, ba, hops, b_sum));
+        co_await a.join();
+        co_await b.join();
+        checksum = a_sum + b_sum;
+    }
+}
+
+template <class R>
+void switch_task(benchmark::State& state, sy::bench::runner_config cfg) {
+    sy::bench::guarded(state, [&] {
+        auto rt = sy::bench::make_runner<R>(cfg);
+        const std::uint64_t hops = round_trips();
+        std::uint64_t checksum = 0;
+        rt->run(switch_main(*rt, state, hops, checksum));
+        if (sy::bench::placement_ok(state, *rt)) finish(state, 2 * hops, checksum);
+    });
+}
+
+// ---- switch/<model>: callback models --------------------------------------------------
+template <class R>
+struct callback_pingpong {
+    callback_pingpong(R& r, std::uint64_t n) : ab(r), ba(r), hops(n) {}
+    typename R::template channel<std::uint64_t> ab, ba;
+    std::uint64_t hops, sent = 0, answered = 0, sum = 0;
+
+    void ping(std::uint64_t token) {  // token: the last one received
+        if (sent == hops) return;
+        ++sent;
+        sum += ++token;
+        ab.send(token);
+        ba.recv([this](std::uint64_t t) { ping(t); });
+    }
+    void pong() {
+        ab.recv([this](std::uint64_t token) {
+            sum += ++token;
+            ba.send(token);
+            if (++answered < hops) pong();
+        });
+    }
+};
+
+template <class R>
+void switch_callback(benchmark::State& state) {
+    sy::bench::guarded(state, [&] {
+        R rt;
+        const std::uint64_t hops = round_trips();
+        std::uint64_t checksum = 0;
+        for (auto _ : state) {
+            callback_pingpong<R> pp(rt, hops);
+            pp.pong();
+            pp.ping(0);
+            rt.run();
+            checksum = pp.sum;
+        }
+        finish(state, 2 * hops, checksum);
+    });
+}
+
+// Blocking hand-offs need both sides on a worker at once.
+constexpr unsigned kSwitchPoolWorkers = 2;
+
 }  // namespace
 
 SY_WORKLOAD(switch) {
@@ -227,8 +328,24 @@ SY_WORKLOAD(switch) {
 #if SY_HAVE_BOOST_CONTEXT
     add(name("switch", "bare_fcontext"), bare_fcontext);
 #endif
-    for (auto where : {sy::placement::same, sy::placement::cross, sy::placement::none}) {
+    constexpr sy::placement kPlacements[] = {sy::placement::same, sy::placement::cross,
+                                             sy::placement::none};
+    for (auto where : kPlacements) {
         add(name("switch", "futex", {{"pin", sy::placement_name(where)}}),
             [where](benchmark::State& st) { futex_pingpong(st, where); });
     }
+    sy::bench::for_each_task_model([&]<class R>() {
+        if constexpr (sy::bench::placeable<R>) {
+            for (auto where : kPlacements)
+                add(name("switch", R::name, {{"pin", sy::placement_name(where)}}),
+                    [where](benchmark::State& st) {
+                        switch_task<R>(st, {.where = where, .workers = kSwitchPoolWorkers});
+                    });
+        } else {
+            add(name("switch", R::name), [](benchmark::State& st) { switch_task<R>(st, {}); });
+        }
+    });
+    sy::bench::for_each_callback_model([&]<class R>() {
+        add(name("switch", R::name), [](benchmark::State& st) { switch_callback<R>(st); });
+    });
 }

@@ -92,4 +92,38 @@ inline pin_plan plan_pins(placement p) {
     return plan;
 }
 
+// CPUs for a group of threads under one placement, decided once (from the
+// mask of the thread that creates the group, before any of them is pinned):
+// all on the first allowed CPU (same), alternating over the first two
+// (cross), or unpinned (none). `error` says why it cannot be arranged.
+class cpu_plan {
+public:
+    explicit cpu_plan(placement p) : where_(p) {
+        pin_plan plan = plan_pins(p);
+        error = plan.error;
+        first_ = plan.first;
+        second_ = plan.second;
+    }
+    // The CPU for the index-th thread, or nullopt (unpinned or impossible).
+    std::optional<int> cpu(std::size_t index) const {
+        if (where_ == placement::none || !error.empty()) return std::nullopt;
+        return index % 2 == 0 ? first_ : second_;
+    }
+    std::string error;
+
+private:
+    placement where_;
+    std::optional<int> first_, second_;
+};
+
+// Pins the calling thread for good (no restore); returns an error text or "".
+inline std::string pin_this_thread(int cpu) {
+    cpu_set_t want;
+    CPU_ZERO(&want);
+    CPU_SET(cpu, &want);
+    if (sched_setaffinity(0, sizeof want, &want) != 0)
+        return "sched_setaffinity(cpu " + std::to_string(cpu) + "): " + std::strerror(errno);
+    return "";
+}
+
 }  // namespace sy

@@ -15,9 +15,21 @@ pool_runner::pool_runner(pool_options opts) {
     unsigned n = opts.workers ? opts.workers : detail::default_worker_count();
     workers_.reserve(n);
     for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>());
+    cpu_plan plan(opts.where);
+    placement_error_ = plan.error;
     for (unsigned i = 0; i < n; ++i) {
+        std::optional<int> cpu = plan.cpu(i);
         try {
-            workers_[i]->thread = std::thread([this, i] { work(i); });
+            workers_[i]->thread = std::thread([this, i, cpu] {
+                if (cpu) {
+                    std::string err = pin_this_thread(*cpu);
+                    if (!err.empty()) {
+                        std::lock_guard l(mu_);
+                        placement_error_ = err;
+                    }
+                }
+                work(i);
+            });
         } catch (const std::system_error& e) {
             {
                 std::lock_guard l(mu_);
@@ -29,6 +41,11 @@ pool_runner::pool_runner(pool_options opts) {
                                  "; " + thread_limits_text() + ")");
         }
     }
+}
+
+std::string pool_runner::placement_error() {
+    std::lock_guard l(mu_);
+    return placement_error_;
 }
 
 pool_runner::~pool_runner() {

@@ -24,11 +24,13 @@ namespace sy {
 
 struct pool_options {
     unsigned workers = 0;  // 0: one per CPU this process may use
+    placement where = placement::none;  // worker i's CPU (see thread_options)
 };
 
 class pool_runner : public blocking_ops {
 public:
     static constexpr std::string_view name = "pool";
+    static constexpr bool placeable = true;  // accepts a CPU placement
 
     explicit pool_runner(pool_options opts = {});
     ~pool_runner();
@@ -85,6 +87,8 @@ public:
     }
 
     unsigned workers() const { return unsigned(workers_.size()); }
+    // Why a requested placement could not be applied ("" if it was).
+    std::string placement_error();
     std::size_t live_tasks() { return live_.get(); }
 
 private:
@@ -111,6 +115,7 @@ private:
     std::size_t queued_ = 0;  // tasks in any queue (under mu_)
     bool stop_ = false;
     detail::live_counter live_;
+    std::string placement_error_;  // under mu_
 };
 
 }  // namespace sy

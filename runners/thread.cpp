@@ -30,10 +30,27 @@ detail::offload_pool& blocking_ops::offload_pool() {
     return *offload_;
 }
 
+thread_runner::thread_runner(thread_options opts) : plan_(opts.where) {
+    placement_error_ = plan_.error;
+}
+
+std::string thread_runner::placement_error() {
+    std::lock_guard l(error_mu_);
+    return placement_error_;
+}
+
 void thread_runner::start_thread(std::coroutine_handle<> h, detail::promise_base& p) {
     live_.add();
+    std::optional<int> cpu = plan_.cpu(spawned_++);
     try {
-        std::thread([this, h, &p] {
+        std::thread([this, h, &p, cpu] {
+            if (cpu) {
+                std::string err = pin_this_thread(*cpu);
+                if (!err.empty()) {
+                    std::lock_guard l(error_mu_);
+                    placement_error_ = err;
+                }
+            }
             h.resume();  // the whole body, blocking at every await
             detail::complete_blocking(h, p);
             live_.sub();

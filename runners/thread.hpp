@@ -12,6 +12,7 @@
 
 #include <string_view>
 
+#include "runners/affinity.hpp"
 #include "runners/detail/blocking.hpp"
 #include "runners/detail/co_scheduler.hpp"  // outcome_box
 #include "runners/detail/fd_ops.hpp"
@@ -116,11 +117,18 @@ private:
     std::unique_ptr<detail::offload_pool> offload_;
 };
 
+// Where the runner's threads run: pin:same puts every task thread on one
+// CPU, pin:cross alternates two CPUs, none leaves it to the kernel.
+struct thread_options {
+    placement where = placement::none;
+};
+
 class thread_runner : public blocking_ops {
 public:
     static constexpr std::string_view name = "thread";
+    static constexpr bool placeable = true;  // accepts a CPU placement
 
-    thread_runner() = default;
+    explicit thread_runner(thread_options opts = {});
     ~thread_runner() { live_.wait_zero(); }
     thread_runner(const thread_runner&) = delete;
     thread_runner& operator=(const thread_runner&) = delete;
@@ -173,10 +181,16 @@ public:
     }
 
     std::size_t live_tasks() { return live_.get(); }
+    // Why a requested placement could not be applied ("" if it was).
+    std::string placement_error();
 
 private:
     void start_thread(std::coroutine_handle<> h, detail::promise_base& p);
     detail::live_counter live_;
+    cpu_plan plan_;
+    std::atomic<std::size_t> spawned_{0};
+    std::mutex error_mu_;
+    std::string placement_error_;
 };
 
 }  // namespace sy

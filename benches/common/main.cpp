@@ -6,6 +6,8 @@
 // checksum check failed, which would let a wrong number through.
 #include "benches/common/bench.hpp"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -31,6 +33,7 @@ std::vector<workload_entry>& workloads() {
 // Forwards to the console reporter and counts real errors.
 class tracking_reporter : public benchmark::ConsoleReporter {
 public:
+    using ConsoleReporter::ConsoleReporter;
     int failures = 0;
     int skips = 0;
     void ReportRuns(const std::vector<Run>& runs) override {
@@ -100,6 +103,17 @@ void parse_own_flags(int& argc, char** argv) {
 }
 }  // namespace
 
+// --benchmark_color=true|false|auto (Google Benchmark's flag; our reporter
+// must honour it itself); auto: colour only on a terminal.
+bool want_color(int argc, char** argv) {
+    std::string v = "auto";
+    for (int i = 1; i < argc; ++i)
+        if (std::strncmp(argv[i], "--benchmark_color=", 18) == 0) v = argv[i] + 18;
+    if (v == "true" || v == "yes" || v == "1") return true;
+    if (v == "false" || v == "no" || v == "0") return false;
+    return isatty(STDOUT_FILENO) != 0;
+}
+
 const options& opts() { return g_opts; }
 
 workload_registrar::workload_registrar(const char* name, void (*fn)()) {
@@ -124,10 +138,12 @@ int main(int argc, char** argv) {
     args.push_back(nullptr);
     argc = int(args.size()) - 1;
     argv = args.data();
+    bool color = sy::bench::want_color(argc, argv);
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
     for (auto& w : sy::bench::workloads()) w.fn();
-    sy::bench::tracking_reporter reporter;
+    sy::bench::tracking_reporter reporter(color ? benchmark::ConsoleReporter::OO_ColorTabular
+                                                : benchmark::ConsoleReporter::OO_Tabular);
     size_t ran = benchmark::RunSpecifiedBenchmarks(&reporter);
     benchmark::Shutdown();
     if (reporter.failures > 0) {
