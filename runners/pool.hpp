@@ -31,6 +31,9 @@ class pool_runner : public blocking_ops {
 public:
     static constexpr std::string_view name = "pool";
     static constexpr bool placeable = true;  // accepts a CPU placement
+    // A waiting task holds its worker: at most workers() tasks wait at once,
+    // the rest stay queued.
+    static constexpr bool bounded_waiters = true;
 
     explicit pool_runner(pool_options opts = {});
     ~pool_runner();

@@ -22,7 +22,6 @@
 #include <exception>
 #include <type_traits>
 #include <utility>
-#include <variant>
 
 #include "runners/detail/frame_pool.hpp"
 
@@ -73,22 +72,43 @@ struct promise_base {
     final_awaiter final_suspend() noexcept { return {}; }
 };
 
+// The result lives in a tagged union (cheaper to set and destroy than a
+// std::variant: a task's whole life is a few dozen instructions).
 template <class T>
 struct promise final : promise_base {
-    std::variant<std::monostate, T, std::exception_ptr> result;
+    promise() noexcept {}
+    ~promise() {
+        if (kind_ == kind::value)
+            value_.~T();
+        else if (kind_ == kind::error)
+            error_.~exception_ptr();
+    }
 
     task<T> get_return_object() noexcept;
     template <class U>
     void return_value(U&& v) {
-        result.template emplace<1>(std::forward<U>(v));
+        ::new (static_cast<void*>(&value_)) T(std::forward<U>(v));
+        kind_ = kind::value;
     }
-    void unhandled_exception() noexcept { result.template emplace<2>(std::current_exception()); }
+    void unhandled_exception() noexcept { unhandled_exception_from(std::current_exception()); }
     // A runner could not start the task: it ends with this error.
-    void unhandled_exception_from(std::exception_ptr e) noexcept { result.template emplace<2>(std::move(e)); }
-    T take() {
-        if (result.index() == 2) std::rethrow_exception(std::get<2>(result));
-        return std::move(std::get<1>(result));
+    void unhandled_exception_from(std::exception_ptr e) noexcept {
+        if (kind_ == kind::value) value_.~T();
+        ::new (static_cast<void*>(&error_)) std::exception_ptr(std::move(e));
+        kind_ = kind::error;
     }
+    T take() {
+        if (kind_ == kind::error) std::rethrow_exception(error_);
+        return std::move(value_);
+    }
+
+private:
+    enum class kind : unsigned char { empty, value, error };
+    union {
+        T value_;
+        std::exception_ptr error_;
+    };
+    kind kind_ = kind::empty;
 };
 
 template <>

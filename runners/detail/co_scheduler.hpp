@@ -33,6 +33,7 @@
 #include <thread>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 #include "runners/detail/clock.hpp"
 #include "runners/detail/frame_pool.hpp"

@@ -28,7 +28,7 @@ void* frame_pool::carve(std::size_t bytes, std::size_t) {
                                  " MiB (memory limit or vm.max_map_count)");
         chunks_.push_back(c);
         bump_ = static_cast<char*>(c) + kBlockHeader;  // blocks at 8 mod 16
-        bump_end_ = bump_ + kFrameChunkBytes;
+        bump_end_ = static_cast<char*>(c) + kFrameChunkBytes;
     }
     void* p = bump_;
     bump_ += bytes;

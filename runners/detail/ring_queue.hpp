@@ -17,11 +17,12 @@ public:
     }
     bool empty() const { return head_ == tail_; }
     std::size_t size() const { return tail_ - head_; }
-    void push(T v) {
-        if (tail_ - head_ == cap_) grow();
+    [[gnu::always_inline]] void push(T v) {
+        if (tail_ - head_ == cap_) [[unlikely]]
+            grow();
         buf_[tail_++ & (cap_ - 1)] = std::move(v);
     }
-    T pop() { return std::move(buf_[head_++ & (cap_ - 1)]); }
+    [[gnu::always_inline]] T pop() { return std::move(buf_[head_++ & (cap_ - 1)]); }
 
 private:
     static std::size_t round_up(std::size_t n) {
@@ -29,7 +30,7 @@ private:
         while (c < n) c <<= 1;
         return c;
     }
-    void grow() {
+    [[gnu::noinline, gnu::cold]] void grow() {
         auto bigger = std::make_unique<T[]>(cap_ * 2);
         std::size_t n = size();
         for (std::size_t i = 0; i < n; ++i) bigger[i] = std::move(buf_[(head_ + i) & (cap_ - 1)]);

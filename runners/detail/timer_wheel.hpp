@@ -106,19 +106,20 @@ private:
     void file(timer_node* n) {
         std::uint64_t tick = tick_of(n->deadline_ns);
         if (tick <= now_) tick = now_ + 1;  // due: fires on the next tick
+        constexpr unsigned kTop = kWheelLevels - 1;
+        constexpr std::uint64_t kRange = std::uint64_t(1) << (kWheelBits * kWheelLevels);
         unsigned level = 0;
-        while (level + 1 < kWheelLevels &&
+        while (level < kTop &&
                (tick >> (kWheelBits * (level + 1))) != (now_ >> (kWheelBits * (level + 1))))
             ++level;
-        unsigned idx;
-        if (level == kWheelLevels - 1 &&
-            (tick >> (kWheelBits * kWheelLevels)) != (now_ >> (kWheelBits * kWheelLevels))) {
-            // Beyond the wheel's range: park in the last slot before the
-            // current level-3 position; re-filed when it cascades.
-            idx = unsigned((now_ >> (kWheelBits * level)) - 1) & (kWheelSlots - 1);
-        } else {
-            idx = unsigned(tick >> (kWheelBits * level)) & (kWheelSlots - 1);
-        }
+        unsigned idx = unsigned(tick >> (kWheelBits * level)) & (kWheelSlots - 1);
+        // The top level wraps: a tick in its next lap may share the index of
+        // the slot the wheel is in now (already cascaded). Such timers, and
+        // those beyond the range, park in the slot before the current one
+        // and are re-filed when the wheel gets there.
+        const unsigned top_now = unsigned(now_ >> (kWheelBits * kTop)) & (kWheelSlots - 1);
+        if (level == kTop && (tick - now_ >= kRange || idx == top_now))
+            idx = (top_now + kWheelSlots - 1) & (kWheelSlots - 1);
         timer_node& head = slots_[level][idx];
         n->next = &head;
         n->prev = head.prev;
