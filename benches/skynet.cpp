@@ -88,14 +88,21 @@ void finish(benchmark::State& state, std::uint64_t leaves, std::uint64_t sum) {
     state.SetItemsProcessed(std::int64_t(state.iterations()) * std::int64_t(tasks));
 }
 
+// Samples the process's threads once, while the tree is being built.
+template <class R>
+sy::task<void> sample_threads(sy::bench::thread_peak& threads) {
+    threads.sample_once();
+    co_return;
+}
+
 template <class R>
 sy::task<void> skynet_main(R& rt, benchmark::State& state, std::uint64_t leaves, shape s,
-                           std::uint64_t& sum) {
+                           std::uint64_t& sum, sy::bench::thread_peak& threads) {
     for (auto _ : state) {
-        if (s == shape::canonical)
-            sum = co_await rt.spawn(node(rt, 0, leaves)).join();
-        else
-            sum = co_await rt.spawn(sequential_node(rt, 0, leaves)).join();
+        auto root = s == shape::canonical ? rt.spawn(node(rt, 0, leaves))
+                                          : rt.spawn(sequential_node(rt, 0, leaves));
+        rt.spawn(sample_threads<R>(threads));  // runs among the tree's tasks
+        sum = co_await root.join();
     }
 }
 
@@ -105,8 +112,10 @@ void skynet_task(benchmark::State& state, std::uint64_t leaves, shape s,
     sy::bench::guarded(state, [&] {
         auto rt = sy::bench::make_runner<R>(cfg);
         std::uint64_t sum = 0;
-        rt->run(skynet_main(*rt, state, leaves, s, sum));
+        sy::bench::thread_peak threads;
+        rt->run(skynet_main(*rt, state, leaves, s, sum, threads));
         finish(state, leaves, sum);
+        threads.publish(state);
         if constexpr (requires { rt->stacks(); }) {
             sy::bench::counter(state, "stack_kib", double(rt->stacks().stack_size() >> 10));
             sy::bench::counter(state, "guard_page", rt->stacks().guard_page() ? 1 : 0);
@@ -153,13 +162,16 @@ void skynet_callback(benchmark::State& state, std::uint64_t leaves) {
     sy::bench::guarded(state, [&] {
         R rt;
         std::uint64_t sum = 0;
+        sy::bench::thread_peak threads;
         for (auto _ : state) {
             callback_skynet<R> sk{rt};
             sk.spawn(nullptr, 0, leaves);
+            rt.post([&threads] { threads.sample_once(); });
             rt.run();
             sum = sk.result;
         }
         finish(state, leaves, sum);
+        threads.publish(state);
     });
 }
 

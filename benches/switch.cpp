@@ -252,12 +252,13 @@ sy::task<void> pong(typename R::template channel<std::uint64_t>& in,
 
 template <class R>
 sy::task<void> switch_main(R& rt, benchmark::State& state, std::uint64_t hops,
-                           std::uint64_t& checksum) {
+                           std::uint64_t& checksum, sy::bench::thread_peak& threads) {
     for (auto _ : state) {
         typename R::template channel<std::uint64_t> ab(rt), ba(rt);
         std::uint64_t a_sum = 0, b_sum = 0;
         auto a = rt.spawn(ping<R>(ab, ba, hops, a_sum));
         auto b = rt.spawn(pong<R>(ab, ba, hops, b_sum));
+        threads.sample_once();  // both sides alive (thread model: started)
         co_await a.join();
         co_await b.join();
         checksum = a_sum + b_sum;
@@ -270,8 +271,10 @@ void switch_task(benchmark::State& state, sy::bench::runner_config cfg) {
         auto rt = sy::bench::make_runner<R>(cfg);
         const std::uint64_t hops = round_trips();
         std::uint64_t checksum = 0;
-        rt->run(switch_main(*rt, state, hops, checksum));
+        sy::bench::thread_peak threads;
+        rt->run(switch_main(*rt, state, hops, checksum, threads));
         if (sy::bench::placement_ok(state, *rt)) finish(state, 2 * hops, checksum);
+        threads.publish(state);
     });
 }
 
@@ -304,14 +307,17 @@ void switch_callback(benchmark::State& state) {
         R rt;
         const std::uint64_t hops = round_trips();
         std::uint64_t checksum = 0;
+        sy::bench::thread_peak threads;
         for (auto _ : state) {
             callback_pingpong<R> pp(rt, hops);
             pp.pong();
             pp.ping(0);
+            rt.post([&threads] { threads.sample_once(); });
             rt.run();
             checksum = pp.sum;
         }
         finish(state, 2 * hops, checksum);
+        threads.publish(state);
     });
 }
 

@@ -1,6 +1,7 @@
 // Naming, registration defaults and result checks shared by all benches.
 #include "benches/common/bench.hpp"
 
+#include <fstream>
 #include <string>
 
 namespace sy::bench {
@@ -39,6 +40,33 @@ void test_slowdown_hook() {
     for (std::uint64_t i = 0; i < kTestSlowdownSteps; ++i) sink = sink + i;
 }
 #endif
+
+benchmark::internal::Benchmark* add_manual_time(const std::string& name,
+                                                std::function<void(benchmark::State&)> fn) {
+    auto* b = benchmark::RegisterBenchmark(
+        name.c_str(), [fn = std::move(fn)](benchmark::State& st) { fn(st); });
+    b->Unit(benchmark::kNanosecond)->UseManualTime();
+    if (opts().iterations > 0) b->Iterations(opts().iterations);
+    return b;
+}
+
+int os_threads() {
+    std::ifstream f("/proc/self/status");
+    std::string key;
+    while (f >> key) {
+        if (key == "Threads:") {
+            int n = 0;
+            f >> n;
+            return n;
+        }
+        f.ignore(1 << 12, '\n');
+    }
+    return 0;
+}
+
+void thread_peak::publish(benchmark::State& state) const {
+    if (peak > 0) state.counters["os_threads"] = benchmark::Counter(peak);
+}
 
 void skip(benchmark::State& state, const std::string& reason) {
     state.SkipWithError(("skipped: " + reason).c_str());

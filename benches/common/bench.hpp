@@ -55,6 +55,11 @@ std::string name(std::string_view workload, std::string_view model,
 benchmark::internal::Benchmark* add(const std::string& name,
                                     std::function<void(benchmark::State&)> fn);
 
+// The same, for benchmarks that time themselves (SetIterationTime), e.g. a
+// load run whose duration the load generator reports.
+benchmark::internal::Benchmark* add_manual_time(const std::string& name,
+                                                std::function<void(benchmark::State&)> fn);
+
 // No warm-up for this benchmark, so its first repetition is the cold run
 // (fresh pages, empty pools) and can be reported apart from the steady ones.
 inline benchmark::internal::Benchmark* cold_first(benchmark::internal::Benchmark* b) {
@@ -78,6 +83,21 @@ void test_slowdown_hook();
 #else
 inline void test_slowdown_hook() {}
 #endif
+
+// Threads of this process right now (/proc/self/status), for the
+// `os_threads` counter: sampled once while a workload's tasks are alive, it
+// shows how many OS threads a model used ("concurrency in one thread").
+int os_threads();
+
+// Keeps the largest os_threads() seen; samples only the first time it is
+// asked, so a timed loop pays for /proc once.
+struct thread_peak {
+    int peak = 0;
+    void sample_once() {
+        if (peak == 0) peak = os_threads();
+    }
+    void publish(benchmark::State& state) const;
+};
 
 // Publish a work counter (per iteration, checked equal on every model).
 inline void counter(benchmark::State& state, const char* what, double per_iteration) {

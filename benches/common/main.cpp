@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,23 +31,43 @@ std::vector<workload_entry>& workloads() {
     return w;
 }
 
-// Forwards to the console reporter and counts real errors.
-class tracking_reporter : public benchmark::ConsoleReporter {
-public:
-    using ConsoleReporter::ConsoleReporter;
+// Counts real errors (not "skipped: ...") while reporting in Base's format.
+struct error_count {
     int failures = 0;
     int skips = 0;
-    void ReportRuns(const std::vector<Run>& runs) override {
+};
+
+template <class Base>
+class tracking_reporter : public Base {
+public:
+    template <class... A>
+    explicit tracking_reporter(error_count& c, A... args) : Base(args...), count_(c) {}
+    void ReportRuns(const std::vector<benchmark::BenchmarkReporter::Run>& runs) override {
         for (const auto& r : runs) {
             if (!r.error_occurred) continue;
             if (r.error_message.rfind("skipped: ", 0) == 0)
-                ++skips;
+                ++count_.skips;
             else
-                ++failures;
+                ++count_.failures;
         }
-        ConsoleReporter::ReportRuns(runs);
+        Base::ReportRuns(runs);
     }
+
+private:
+    error_count& count_;
 };
+
+// The display reporter for --benchmark_format (console or json; Google
+// Benchmark deprecated csv, which falls back to console here).
+std::unique_ptr<benchmark::BenchmarkReporter> make_reporter(int argc, char** argv, bool color,
+                                                            error_count& count) {
+    std::string format = "console";
+    for (int i = 1; i < argc; ++i)
+        if (std::strncmp(argv[i], "--benchmark_format=", 19) == 0) format = argv[i] + 19;
+    if (format == "json") return std::make_unique<tracking_reporter<benchmark::JSONReporter>>(count);
+    return std::make_unique<tracking_reporter<benchmark::ConsoleReporter>>(
+        count, color ? benchmark::ConsoleReporter::OO_ColorTabular : benchmark::ConsoleReporter::OO_Tabular);
+}
 
 [[noreturn]] void usage_error(const std::string& msg) {
     std::fprintf(stderr, "%s\n", msg.c_str());
@@ -139,16 +160,15 @@ int main(int argc, char** argv) {
     argc = int(args.size()) - 1;
     argv = args.data();
     bool color = sy::bench::want_color(argc, argv);
+    sy::bench::error_count errors;
+    auto reporter = sy::bench::make_reporter(argc, argv, color, errors);
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
     for (auto& w : sy::bench::workloads()) w.fn();
-    sy::bench::tracking_reporter reporter(color ? benchmark::ConsoleReporter::OO_ColorTabular
-                                                : benchmark::ConsoleReporter::OO_Tabular);
-    size_t ran = benchmark::RunSpecifiedBenchmarks(&reporter);
+    size_t ran = benchmark::RunSpecifiedBenchmarks(reporter.get());
     benchmark::Shutdown();
-    if (reporter.failures > 0) {
-        std::fprintf(stderr, "switchyard: %d benchmark(s) failed their checks\n",
-                     reporter.failures);
+    if (errors.failures > 0) {
+        std::fprintf(stderr, "switchyard: %d benchmark(s) failed their checks\n", errors.failures);
         return 1;
     }
     if (ran == 0) std::fprintf(stderr, "switchyard: no benchmark matched\n");

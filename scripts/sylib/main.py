@@ -79,6 +79,13 @@ def make_parser() -> Parser:
         q.add_argument("--out", type=Path, metavar="DIR",
                        help="write charts/ (and the reports) here (default: RESULTS, or "
                             "the file's directory)")
+    c = sub.add_parser("claims", help="check popular coroutine claims against results: "
+                                      "table + claims.md, claims.json")
+    c.add_argument("results", type=Path, metavar="RESULTS",
+                   help="results directory (e.g. results/latest) or a GB JSON file")
+    c.add_argument("--out", type=Path, metavar="DIR",
+                   help="write claims.md and claims.json here (default: RESULTS, or the "
+                        "file's directory); a report.md/report.html there gets the section")
     add_gate_parsers(sub)
     return p
 
@@ -203,6 +210,9 @@ def main(argv=None) -> int:
         if args.command in ("plot", "report"):
             from sylib import report
             return report.command(args.command, args.results, args.out)
+        if args.command == "claims":
+            from sylib import claims
+            return claims.command(args.results, args.out)
         if args.command in ("compare", "gate", "history"):
             return run_gate_command(args)
     except InputError as e:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import plot, tidy
+from .claims import CLAIMS_MARK   # where `switchyard claims` puts its section
 from .fingerprint import short
 from .results import InputError, atomic_write_text
 from .tidy import Results, fmt
@@ -177,7 +178,7 @@ def markdown(res: Results, rendered: plot.Rendered, tabs: list[Table], out_dir: 
     issues = problems(res, rendered)
     lines += ["## Failed or skipped", ""]
     lines += [f"- {_md_cell(p)}" for p in issues] or ["Nothing failed or was skipped."]
-    lines.append("")
+    lines += ["", CLAIMS_MARK, ""]
     for t in tabs:
         lines += [f"## {t.heading}", ""]
         made, skipped = _charts_for(rendered, t.workload)
@@ -235,11 +236,13 @@ def to_html(res: Results, rendered: plot.Rendered, tabs: list[Table]) -> str:
                      + "</ul>")
     else:
         parts.append("<p>Nothing failed or was skipped.</p>")
+    parts.append(CLAIMS_MARK)
     for t in tabs:
         parts.append(f"<h2>{e(t.heading)}</h2>")
         made, skipped = _charts_for(rendered, t.workload)
         for m in made:
-            parts.append(f"<figure>{_svg_inline(m.svg)}<figcaption class=\"note\">"
+            parts.append(f"<figure id=\"chart-{e(m.chart.name)}\">{_svg_inline(m.svg)}"
+                         f"<figcaption class=\"note\">"
                          f"{e(m.chart.what)}</figcaption></figure>")
         parts += [f'<p class="note">Chart {e(c.name)} skipped: {e(why)}</p>' for c, why in skipped]
         parts.append(f'<p class="note">{e(t.note)}</p>')

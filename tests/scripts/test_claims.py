@@ -1,0 +1,392 @@
+"""Claims report (issue 8): for every claim, fixture results that drive each
+verdict (holds / holds only when / refuted / not measured); verdicts follow
+the thresholds file, not the code; the `claims` command writes claims.md,
+claims.json and the report section; bad input is one line and exit 2.
+
+Fixtures are built from the result schema (/work/notes/schema.md) with
+make_runs.Gen (seeded noise), in memory, a few rows per scenario.
+"""
+import io
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, one_line_error, sy
+
+from sylib import claims, postrun, tidy
+from sylib.results import InputError
+
+sys.path.insert(0, str(FIXTURES))
+import make_runs  # noqa: E402
+
+THRESHOLDS = claims.load_thresholds()
+SEED = 11
+
+
+def results(add_rows) -> tidy.Results:
+    """Results from rows written by add_rows(g) with make_runs.Gen."""
+    g = make_runs.Gen(np.random.default_rng(SEED))
+    add_rows(g)
+    benches = tidy.benches_from({"context": {}, "benchmarks": g.entries}, "fixture.json")
+    tidy.derive(benches)
+    return tidy.Results(Path("fixture"), Path("fixture"), benches, [], None, "", None)
+
+
+def verdict_of(claim_id, add_rows, thresholds=THRESHOLDS) -> claims.Evaluated:
+    claim = next(c for c in claims.CLAIMS if c.id == claim_id)
+    return claims.evaluate_one(claim, results(add_rows), thresholds)
+
+
+# ---- scenario builders, one per claim (numbers chosen far from the thresholds) ----------
+
+SWITCHES = {"switches": 20000.0, "checksum": 200010000.0}
+
+
+def switch_rows(coroutine_ns, fiber_ns, pinned_ns, unpinned_ns, uring_ns=None):
+    def add(g):
+        for model, ns in (("coroutine", coroutine_ns), ("fiber", fiber_ns),
+                          ("coroutine_uring", uring_ns)):
+            if ns:
+                g.add(f"switch/{model}", ns * 20000, SWITCHES)
+        g.add("switch/bare_coroutine", 4 * 20000, SWITCHES)
+        if pinned_ns:
+            g.add("switch/futex/pin:same", pinned_ns * 20000, SWITCHES)
+            g.add("switch/thread/pin:cross", 5000 * 20000, SWITCHES)
+        if unpinned_ns:
+            g.add("switch/futex/pin:none", unpinned_ns * 20000, SWITCHES)
+            g.add("switch/pool/pin:none", 3 * unpinned_ns * 20000, SWITCHES)
+    return add
+
+
+def only_baselines(g):
+    for m in ("bare_call", "bare_coroutine", "bare_fcontext"):
+        g.add(f"switch/{m}", 4 * 20000, SWITCHES)
+
+
+def thread_count_rows(coroutine_threads, uring_threads, counter="os_threads"):
+    def add(g):
+        for model, n in (("coroutine", coroutine_threads), ("coroutine_uring", uring_threads)):
+            for name in (f"spawn/{model}/n:1000", f"sleep/{model}/mode:burst/n:100/sleep_ms:10"):
+                g.add(name, 1e6, {"tasks": 1000.0, counter: float(n)})
+        # asks for two loops: two threads are expected there and not judged
+        g.add("multicore/coroutine/loops:2", 1e6, {"work_items": 1.0, counter: 2.0})
+    return add
+
+
+def sleep_rows(wall_by_n, mode="burst"):
+    def add(g):
+        for model in ("coroutine", "fiber"):
+            for n, wall in wall_by_n.items():
+                g.add(f"sleep/{model}/mode:{mode}/n:{n}/sleep_ms:100", 1e8 * wall,
+                      {"tasks": float(n), "wall_over_t": wall})
+            g.add(f"sleep/{model}/mode:{mode}/n:10/sleep_ms:100", 1e8 * 5, {"wall_over_t": 5.0})
+        g.add("echo/coroutine/conns:1/size:64/mode:closed", 1e9, {"msgs_per_second": 1e4})
+        g.add("echo/coroutine/conns:100/size:64/mode:closed", 1e9, {"msgs_per_second": 9e4})
+    return add
+
+
+def lock_rows(lost_0, lost_1, mutex_ns=40.0, atomic_ns=12.0, threads=True):
+    expected = 1e6
+
+    def add(g):
+        for suspend, lost in (("0", lost_0), ("1", lost_1)):
+            if lost is not None:
+                g.add(f"locks/coroutine/sync:none/suspend:{suspend}", 2.0 * expected,
+                      {"expected": expected, "final": expected - lost, "lost_updates": lost})
+        if threads:
+            for sync, ns in (("mutex", mutex_ns), ("atomic", atomic_ns)):
+                g.add(f"locks/thread/sync:{sync}/suspend:0", ns * expected,
+                      {"expected": expected, "final": expected, "lost_updates": 0.0})
+    return add
+
+
+def scale_rows(bytes_per_task, spawn_ns, skynet_ok, memory=True):
+    def add(g):
+        for model, bpt in bytes_per_task.items():
+            if memory:
+                for n in (1000, 10000):
+                    g.add(f"memory/{model}/n:{n}", 1e6, {"tasks": float(n),
+                                                         "bytes_per_task": float(bpt)})
+        for model, ns in spawn_ns.items():
+            for n in (1000, 10000):
+                g.add(f"spawn/{model}/n:{n}", ns * n, {"tasks": float(n), "checksum": float(n)})
+        for model, ok in skynet_ok.items():
+            g.add(f"skynet/{model}/n:1000000/workers:1", 5e7,
+                  {"tasks": 1e6, "checksum": 499999500000.0},
+                  None if ok else "checksum mismatch: got 0, want 499999500000")
+    return add
+
+
+def multicore_rows(loops2, control, uring_single=None):
+    base = 1e8
+
+    def add(g):
+        g.add("multicore/coroutine/loops:1", base, {"work_items": 1e6, "checksum": 7.0})
+        g.add("multicore/coroutine/loops:2", base / loops2, {"work_items": 1e6, "checksum": 7.0})
+        if uring_single:
+            g.add("multicore/coroutine_uring/loops:1", base / uring_single,
+                  {"work_items": 1e6, "checksum": 7.0})
+        g.add("multicore/pool/workers:2", base / control, {"work_items": 1e6, "checksum": 7.0})
+    return add
+
+
+def blocking_rows(direct_blocks, offload_restores, offload=True):
+    def add(g):
+        for k in (1, 10):
+            wall, gap = (10.0 * k, 10.0 * k) if direct_blocks else (10.0, 0.5)
+            g.add(f"blocking/coroutine/mode:direct/k:{k}", wall * 1e6,
+                  {"tasks": float(k), "wall_ms": wall, "heartbeat_max_gap_ms": gap,
+                   "pool_size": 4.0})
+            if offload:
+                wall, gap = (10.0 * -(-k // 4), 0.5) if offload_restores else (10.0 * k,
+                                                                                10.0 * k)
+                g.add(f"blocking/coroutine/mode:offload/k:{k}", wall * 1e6,
+                      {"tasks": float(k), "wall_ms": wall, "heartbeat_max_gap_ms": gap,
+                       "pool_size": 4.0})
+    return add
+
+
+def compute_rows(fine_ns, coarse_ns, none_ns=2.0):
+    steps = 1e6
+
+    def add(g):
+        for every, ns in (("1", fine_ns), ("10000", coarse_ns), ("none", none_ns)):
+            if ns:
+                g.add(f"compute/coroutine/yield_every:{every}", steps * ns,
+                      {"steps": steps, "checksum": 42.0})
+    return add
+
+
+def echo_rows(rates):
+    def add(g):
+        for model, rate in rates.items():
+            for conns in (10, 100):
+                g.add(f"echo/{model}/conns:{conns}/size:64/mode:closed", 1e9,
+                      {"msgs": 1e5, "msgs_per_second": rate, "client_bound": 0.0})
+            # client-bound: not comparable, left out whatever it says
+            g.add(f"echo/{model}/conns:1000/size:64/mode:closed", 1e9,
+                  {"msgs": 1e5, "msgs_per_second": 1.0, "client_bound": 1.0})
+    return add
+
+
+def server_rows(gains, concurrent=True):
+    def add(g):
+        for server, gain in gains.items():
+            g.add(f"{server}/py_asyncio/mode:sequential/requests:1000", 1e9, {"requests": 1e3})
+            if concurrent:
+                g.add(f"{server}/py_asyncio/mode:concurrent/requests:1000", 1e9 / gain,
+                      {"requests": 1e3})
+    return add
+
+
+HOLDS, ONLY, REFUTED, MISSING = claims.VERDICTS
+SCENARIOS = [
+    # (claim, verdict, rows, text the condition / reason must contain)
+    (1, HOLDS, switch_rows(9, 18, 950, 2400), ""),
+    (1, ONLY, switch_rows(9, 18, 60, 2400), "threads are not pinned"),
+    (1, ONLY, switch_rows(9, 300, 950, 2400), "the coroutine is stackless"),
+    (1, REFUTED, switch_rows(9, 18, 50, 60), ""),
+    (1, MISSING, only_baselines, "no stackless coroutine switch"),
+    (2, HOLDS, switch_rows(9, 18, 950, 2400, uring_ns=11), ""),
+    (2, ONLY, switch_rows(9, 18, 950, 2400, uring_ns=2000), "model is coroutine"),
+    (2, REFUTED, switch_rows(2000, 18, 950, 2400), ""),
+    (2, MISSING, switch_rows(None, 18, 950, 2400), "no stackless switch"),
+    (3, HOLDS, thread_count_rows(1, 1), ""),
+    (3, ONLY, thread_count_rows(1, 3), "model is coroutine"),
+    (3, REFUTED, thread_count_rows(2, 2), ""),
+    (3, MISSING, thread_count_rows(1, 1, counter="tasks_done"), "os_threads"),
+    (4, HOLDS, sleep_rows({100: 1.01, 1000: 1.02, 10000: 1.04}), ""),
+    (4, ONLY, sleep_rows({100: 1.01, 1000: 1.02, 10000: 1.6}), "at most 1000 tasks wait"),
+    (4, REFUTED, sleep_rows({100: 3.0, 1000: 30.0}), ""),
+    (4, MISSING, sleep_rows({100: 1.01}, mode="steady"), "mode:burst"),
+    (5, HOLDS, lock_rows(0.0, 0.0), ""),
+    (5, ONLY, lock_rows(0.0, 480000.0), "no suspension point inside the read-modify-write"),
+    (5, REFUTED, lock_rows(7.0, 480000.0), ""),
+    (5, MISSING, lock_rows(0.0, None), "suspend:1"),
+    (6, HOLDS, lock_rows(0.0, 0.0), ""),
+    (6, ONLY, lock_rows(0.0, 0.0, atomic_ns=2.1), "compared with threads and a mutex"),
+    (6, REFUTED, lock_rows(0.0, 0.0, mutex_ns=2.1, atomic_ns=2.1), ""),
+    (6, MISSING, lock_rows(0.0, 0.0, threads=False), "locks/thread/sync:mutex"),
+    (7, HOLDS, scale_rows({"coroutine": 180, "libuv": 210, "thread": 8200},
+                          {"coroutine": 60, "libuv": 150, "thread": 12000},
+                          {"coroutine": True, "libuv": True}), ""),
+    (7, ONLY, scale_rows({"coroutine": 180, "fiber": 65600, "thread": 8200},
+                         {"coroutine": 60, "fiber": 250, "thread": 12000},
+                         {"coroutine": True, "fiber": True}), "model is coroutine"),
+    (7, REFUTED, scale_rows({"coroutine": 20000, "thread": 8200},
+                            {"coroutine": 11000, "thread": 12000}, {"coroutine": False}), ""),
+    (7, MISSING, scale_rows({"coroutine": 180, "thread": 8200},
+                            {"coroutine": 60, "thread": 12000}, {"coroutine": True},
+                            memory=False), "memory/<loop model>"),
+    (8, HOLDS, multicore_rows(loops2=1.0, control=1.8), ""),
+    (8, ONLY, multicore_rows(loops2=1.9, control=1.8), "a single event loop runs the work"),
+    (8, REFUTED, multicore_rows(loops2=1.9, control=1.8, uring_single=1.8), ""),
+    (8, MISSING, multicore_rows(loops2=1.0, control=1.0), "no model scaled on this machine"),
+    (9, HOLDS, blocking_rows(direct_blocks=True, offload_restores=False), ""),
+    (9, ONLY, blocking_rows(direct_blocks=True, offload_restores=True),
+     "the blocking call runs on the loop thread"),
+    (9, REFUTED, blocking_rows(direct_blocks=False, offload_restores=True), ""),
+    (9, MISSING, blocking_rows(True, True, offload=False), "mode:offload"),
+    (10, HOLDS, compute_rows(fine_ns=12.0, coarse_ns=2.5), ""),
+    (10, ONLY, compute_rows(fine_ns=12.0, coarse_ns=2.001), "yields are fine-grained"),
+    (10, REFUTED, compute_rows(fine_ns=2.2, coarse_ns=2.0), ""),
+    (10, MISSING, compute_rows(12.0, 2.0, none_ns=None), "yield_every:none"),
+    (11, HOLDS, echo_rows({"py_uvloop_proto": 2e5, "node": 8e4, "py_gevent": 5e4,
+                           "go": 1.9e5}), ""),
+    (11, ONLY, echo_rows({"py_uvloop_proto": 2e5, "node": 8e4, "py_gevent": 5e4, "go": 4e5}),
+     "compared with node or compared with gevent"),
+    (11, REFUTED, echo_rows({"py_uvloop": 2e5, "node": 1.9e5, "py_gevent": 1.5e5,
+                             "go_gomaxprocs1": 6e5}), ""),
+    (11, MISSING, echo_rows({"py_uvloop_proto": 2e5, "node": 8e4, "py_gevent": 5e4}),
+     "no echo/go|go_gomaxprocs1"),
+    (12, HOLDS, server_rows({"redis": 5.0, "http": 4.0}), ""),
+    (12, ONLY, server_rows({"redis": 5.0, "http": 1.0}), "talking to Redis"),
+    (12, REFUTED, server_rows({"redis": 1.0, "http": 1.05}), ""),
+    (12, MISSING, server_rows({"redis": 5.0}, concurrent=False), "mode:concurrent"),
+]
+
+
+@pytest.mark.parametrize("claim_id,verdict,rows,text", SCENARIOS,
+                         ids=[f"{c}-{v.replace(' ', '_')}-{i}"
+                              for i, (c, v, _, _) in enumerate(SCENARIOS)])
+def test_fixture_drives_the_verdict(claim_id, verdict, rows, text):
+    e = verdict_of(claim_id, rows)
+    assert e.verdict == verdict, (e.verdict_text, e.reason, [f.text for f in e.figures])
+    if verdict == MISSING:
+        assert text in e.reason and not e.figures
+        assert e.command.startswith("scripts/switchyard run --")
+        assert "not measured: " + e.reason in claims.figure_lines(e)
+    else:
+        assert not e.reason and e.figures
+        assert all(f.value is not None and f.unit for f in e.figures)
+        assert any(f.passed is not None for f in e.figures)      # judged figures cited
+    assert (e.condition != "") == (verdict == ONLY)
+    assert text in e.condition or verdict != ONLY
+
+
+def test_every_claim_has_every_verdict_in_the_fixtures():
+    covered = {(c, v) for c, v, _, _ in SCENARIOS}
+    assert covered == {(c.id, v) for c in claims.CLAIMS for v in claims.VERDICTS}
+
+
+def test_lost_updates_cite_both_numbers():
+    e = verdict_of(5, lock_rows(0.0, 480000.0))
+    texts = [f.text for f in e.figures]
+    assert "✓ coroutine suspend:0 lost updates (of 1,000,000): 0" in texts
+    assert "✗ coroutine suspend:1 lost updates (of 1,000,000): 480,000" in texts
+
+
+def test_verdicts_follow_the_thresholds_not_the_code():
+    limits = dict(THRESHOLDS)
+    s = limits["switch_cost"]
+    limits["switch_cost"] = claims.Limits(s.source, s.section, dict(s.values, min_advantage=1e4))
+    rows = switch_rows(9, 18, 950, 2400)
+    assert verdict_of(1, rows).verdict == HOLDS
+    assert verdict_of(1, rows, limits).verdict == REFUTED
+    assert "≥ 10000× cheaper" in verdict_of(1, rows, limits).check
+
+
+def test_thresholds_file_is_documented_and_complete():
+    lines = claims.THRESHOLDS_FILE.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if "=" in line and not line.lstrip().startswith("#"):
+            assert lines[i - 1].lstrip().startswith("#"), f"undocumented threshold: {line}"
+    assert {c.section for c in claims.CLAIMS} == set(THRESHOLDS)
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("[switch_cost\n", "malformed TOML"),
+    ("[switch_cost]\nmin_advantage = 'ten'\n", "min_advantage is not a number"),
+])
+def test_bad_thresholds_file_is_input_error(tmp_path, text, needle):
+    f = tmp_path / "claims.toml"
+    f.write_text(text)
+    with pytest.raises(InputError, match=needle):
+        claims.load_thresholds(f)
+
+
+def test_missing_threshold_is_named():
+    limits = dict(THRESHOLDS, switch_cost=claims.Limits("claims.toml", "switch_cost", {}))
+    with pytest.raises(InputError, match=r"\[switch_cost\] has no 'min_advantage'"):
+        verdict_of(1, switch_rows(9, 18, 950, 2400), limits)
+
+
+def test_full_synthetic_run(tmp_path):
+    """Every workload of the schema: all claims measured but those whose rows
+    the schema does not define yet (os_threads, peers, redis/http)."""
+    res = tidy.load(make_runs.good(tmp_path / "run"))
+    by_id = {e.id: e for e in claims.evaluate(res, THRESHOLDS)}
+    assert sorted(by_id) == list(range(1, 13))
+    assert {i for i, e in by_id.items() if e.verdict == MISSING} == {3, 11, 12}
+    assert by_id[5].condition.startswith("there is no suspension point")
+    assert by_id[7].condition == "model is coroutine, coroutine_uring, uring or libuv"
+    assert by_id[8].condition == "a single event loop runs the work (loops ≤ 1)"
+
+
+def test_section_goes_at_the_mark_once():
+    text = f"# report\n\n{claims.CLAIMS_MARK}\n\n## switch\n"
+    once = claims.insert_section(text, "SECTION A\n", "")
+    twice = claims.insert_section(once, "SECTION B\n", "")
+    assert "SECTION A" not in twice and twice.count("SECTION B") == 1
+    assert twice.index("SECTION B") < twice.index("## switch")
+    page = claims.insert_section("<html><body><h1>x</h1></body></html>", "<h2>c</h2>\n",
+                                 "</body>")
+    assert page.endswith("<h2>c</h2>\n" + claims.CLAIMS_END + "\n</body></html>")
+
+
+def test_claims_command_writes_files_and_report_section(tmp_path):
+    out = shutil.copytree(FIXTURES / "run_missing", tmp_path / "run")
+    postrun.after_run(out, log=io.StringIO())          # charts, report, claims
+    r = sy("claims", out, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].split()[:4] == ["#", "claim", "verdict", "measured"]
+    assert "switchyard claims: wrote " + str(out / "claims.md") in r.stdout
+    md = (out / "claims.md").read_text()
+    assert md.startswith("# switchyard claims")
+    assert "| 1 | A coroutine switch only saves CPU context" in md
+    assert "[compute](charts/compute.png)" in md
+    assert "`scripts/switchyard run --filter '^locks/'`" in md
+    doc = json.loads((out / "claims.json").read_text())
+    assert [c["id"] for c in doc["claims"]] == list(range(1, 13))
+    assert {c["verdict"] for c in doc["claims"]} <= set(claims.VERDICTS)
+    for name in ("report.md", "report.html"):
+        text = (out / name).read_text()
+        assert text.count("What the numbers say (claims)") == 1, name   # replaced, not added
+    assert 'href="#chart-compute"' in (out / "report.html").read_text()
+    assert 'id="chart-compute"' in (out / "report.html").read_text()
+
+
+def test_after_run_hook_reports_claims_in_one_line(tmp_path):
+    out = shutil.copytree(FIXTURES / "run_missing", tmp_path / "run")
+    log = io.StringIO()
+    postrun.after_run(out, log=log)
+    lines = [l for l in log.getvalue().splitlines() if "claims" in l]
+    assert len(lines) == 1 and lines[0].startswith("switchyard: claims: ")
+    assert (out / "claims.md").exists() and (out / "claims.json").exists()
+
+
+def test_plain_google_benchmark_is_all_not_measured(tmp_path):
+    src = shutil.copy(FIXTURES / "gb_minimal.json", tmp_path / "gb.json")
+    r = sy("claims", src, "--out", tmp_path / "out", timeout=120)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "out" / "claims.json").read_text())
+    assert {c["verdict"] for c in doc["claims"]} == {MISSING}
+
+
+@pytest.mark.parametrize("name,needle", [
+    ("empty.json", "empty file"),
+    ("malformed.json", "malformed JSON"),
+    ("not_gb.json", "not Google Benchmark JSON"),
+    ("no-such-dir", "no such file or directory"),
+])
+def test_bad_input_is_one_line_exit_2(name, needle):
+    line = one_line_error(sy("claims", FIXTURES / name, timeout=120))
+    assert line.startswith("switchyard claims: ") and needle in line
+
+
+def test_empty_results_dir_is_one_line_exit_2(tmp_path):
+    assert "no result JSON files" in one_line_error(sy("claims", tmp_path, timeout=120))
