@@ -282,7 +282,7 @@ SY_WORKLOAD(memory) {
     using sy::bench::name;
     // One sweep per iteration; repetitions re-run the whole sweep.
     const auto add = [](const std::string& n, std::function<void(benchmark::State&)> fn) {
-        return sy::bench::cold_first(sy::bench::add(n, std::move(fn)))->Iterations(1);
+        return sy::bench::add(n, std::move(fn))->Iterations(1);
     };
     sy::bench::for_each_task_model([&]<class R>() {
         sy::bench::runner_config cfg{.fiber_stack = kFiberStack, .fiber_guard = false};

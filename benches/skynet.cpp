@@ -187,7 +187,7 @@ SY_WORKLOAD(skynet) {
     // One iteration per repetition at the largest N (~0.1-0.5 s each), so
     // repetition 0 is the first tree this process ever builds: the cold run.
     const auto add = [](const std::string& n, std::function<void(benchmark::State&)> fn) {
-        auto* b = sy::bench::cold_first(sy::bench::add(n, std::move(fn)));
+        auto* b = sy::bench::add(n, std::move(fn));
         if (n.find("n:1000000/") != std::string::npos) b->Iterations(1);
         return b;
     };

@@ -115,6 +115,9 @@ public:
     [[nodiscard]] auto write(int fd, const void* buf, std::size_t n) {
         return on_callback<io_result>([=, this](auto k) { rt_.write(fd, buf, n, k); });
     }
+    [[nodiscard]] auto pread(int fd, void* buf, std::size_t n, off_t offset) {
+        return on_callback<io_result>([=, this](auto k) { rt_.pread(fd, buf, n, offset, k); });
+    }
     [[nodiscard]] auto accept(int fd) {
         return on_callback<io_result>([=, this](auto k) { rt_.accept(fd, k); });
     }

@@ -52,6 +52,9 @@ public:
     [[nodiscard]] auto write(int fd, const void* buf, std::size_t n) {
         return io_awaiter<detail::write_op>(this, fd, buf, n);
     }
+    [[nodiscard]] auto pread(int fd, void* buf, std::size_t n, off_t offset) {
+        return io_awaiter<detail::pread_op>(this, fd, buf, n, offset);
+    }
     [[nodiscard]] auto accept(int fd) { return io_awaiter<detail::accept_op>(this, fd); }
     [[nodiscard]] auto connect(int fd, const sockaddr* addr, socklen_t len) {
         return io_awaiter<detail::connect_op>(this, fd, addr, len);

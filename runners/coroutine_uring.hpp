@@ -11,7 +11,11 @@
 
 #include <poll.h>
 
+#include <array>
+#include <deque>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "runners/detail/co_scheduler.hpp"
 #include "runners/detail/uring_loop.hpp"
@@ -54,6 +58,16 @@ public:
         a.poll_events = POLLIN;
         return a;
     }
+    [[nodiscard]] auto pread(int fd, void* buf, std::size_t n, off_t offset) {
+        io_awaiter<detail::uring_rw_op> a;
+        a.rt = this;
+        a.fd = fd;
+        a.buf = buf;
+        a.len = unsigned(n);
+        a.offset = std::uint64_t(offset);
+        a.prep = &detail::prep_read;
+        return a;
+    }
     [[nodiscard]] auto write(int fd, const void* buf, std::size_t n) {
         io_awaiter<detail::uring_rw_op> a;
         a.rt = this;
@@ -84,7 +98,167 @@ public:
     // Cancels ops in flight on fd (they end with -ECANCELED), then closes it.
     void close(int fd) {
         backend().cancel_fd(fd);
+        end_starved(fd);
         ::close(fd);
+    }
+
+    // ---- multishot streams (what the kernel offers, with fallbacks) -------------------
+    // An item of a stream: n > 0 bytes at data (recv) or a new fd (accept);
+    // n <= 0 ends the stream (EOF, error, cancellation).
+    struct item {
+        io_result n = 0;
+        char* data = nullptr;
+        unsigned bid = 0;
+    };
+
+private:
+    struct stream_op : detail::uring_rw_op {
+        coroutine_uring_runner* rt = nullptr;
+        std::deque<item> items;
+        std::coroutine_handle<> waiter{};
+        bool ended = false, orphaned = false, use_ring = false, is_recv = false;
+        std::array<char, detail::buffer_ring::kBufSize> own{};  // single-shot recv
+    };
+    static void stream_done(detail::uring_op* o, int res, unsigned flags) {
+        auto* op = static_cast<stream_op*>(o);
+        coroutine_uring_runner* rt = op->rt;
+        bool more = op->multishot && (flags & IORING_CQE_F_MORE);
+        bool transient = !op->is_recv && (res == -EMFILE || res == -ENFILE || res == -ECONNABORTED ||
+                                          res == -EINTR || res == -ENOMEM);
+        if (res > 0 && op->orphaned && op->is_recv) {  // nobody reads it any more
+            if (op->use_ring) rt->backend().buffers().release(flags >> IORING_CQE_BUFFER_SHIFT);
+            return;
+        }
+        if (res > 0 || (!op->is_recv && res == 0)) {
+            item it{res, nullptr, 0};
+            if (op->is_recv) {
+                if (op->use_ring) {
+                    it.bid = flags >> IORING_CQE_BUFFER_SHIFT;
+                    it.data = rt->backend().buffers().data(it.bid);
+                } else {
+                    it.data = op->own.data();
+                }
+            }
+            op->items.push_back(it);
+            if (!more && (op->use_ring || !op->is_recv)) rt->backend().submit(op);  // re-arm
+        } else if (transient) {
+            if (!more) rt->backend().submit(op);
+            return;
+        } else if (res == -ENOBUFS && op->use_ring) {
+            if (!more) rt->starved_.push_back(op);  // re-armed by the next release
+            return;
+        } else {
+            if (more) return;  // an error of a still-armed multishot: wait for the last CQE
+            op->items.push_back(item{res, nullptr, 0});
+            op->ended = true;
+            if (op->orphaned) {
+                delete op;
+                return;
+            }
+        }
+        if (op->waiter) {
+            rt->sub_outstanding();
+            rt->make_ready(std::exchange(op->waiter, {}));
+        }
+    }
+    void end_starved(int fd) {
+        for (std::size_t i = 0; i < starved_.size();) {
+            stream_op* op = starved_[i];
+            if (op->fd != fd) {
+                ++i;
+                continue;
+            }
+            starved_.erase(starved_.begin() + std::ptrdiff_t(i));
+            stream_done(op, -ECANCELED, 0);
+        }
+    }
+    std::vector<stream_op*> starved_;
+
+public:
+    // A stream of items from one multishot op. Destroying it early leaves
+    // the op to free itself at its last completion.
+    class stream {
+    public:
+        stream(coroutine_uring_runner& rt, int fd, bool recv) : op_(new stream_op) {
+            auto& io = rt.backend();
+            op_->rt = &rt;
+            op_->fd = fd;
+            op_->is_recv = recv;
+            op_->complete = &stream_done;
+            if (recv && io.can_recv_multishot()) {
+                io.buffers();
+                op_->use_ring = op_->multishot = true;
+                op_->prep = &detail::prep_recv_multishot;
+            } else if (recv) {
+                op_->buf = op_->own.data();
+                op_->len = unsigned(op_->own.size());
+                op_->prep = &detail::prep_read;
+                op_->poll_events = POLLIN;
+            } else if (io.can_multishot_accept()) {
+                op_->multishot = true;
+                op_->prep = &detail::prep_multishot_accept;
+            } else {
+                op_->prep = &detail::prep_accept;
+                op_->poll_events = POLLIN;
+            }
+            io.submit(op_);
+        }
+        ~stream() {
+            for (const item& it : op_->items)  // unread chunks hand their buffers back
+                if (op_->is_recv && op_->use_ring && it.n > 0) op_->rt->backend().buffers().release(it.bid);
+            op_->items.clear();
+            if (op_->ended)
+                delete op_;
+            else
+                op_->orphaned = true;
+        }
+        stream(const stream&) = delete;
+        stream& operator=(const stream&) = delete;
+
+        [[nodiscard]] auto next() noexcept {
+            struct awaiter {
+                stream_op* op;
+                bool await_ready() const noexcept { return !op->items.empty(); }
+                std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) noexcept {
+                    op->waiter = h;
+                    op->rt->add_outstanding();
+                    return op->rt->next();
+                }
+                item await_resume() noexcept {
+                    item it = op->items.front();
+                    op->items.pop_front();
+                    return it;
+                }
+            };
+            return awaiter{op_};
+        }
+        // Done with a received item's bytes (recv streams).
+        void release(const item& it) {
+            auto& io = op_->rt->backend();
+            if (op_->use_ring) {
+                io.buffers().release(it.bid);
+                auto& starved = op_->rt->starved_;
+                if (!starved.empty()) {
+                    stream_op* s = starved.back();
+                    starved.pop_back();
+                    io.submit(s);
+                }
+            } else if (!op_->ended) {
+                io.submit(op_);  // single-shot: the next recv reuses our buffer
+            }
+        }
+
+    private:
+        stream_op* op_;
+    };
+
+    // Accepted fds (multishot accept when available) / received chunks
+    // (multishot recv into the provided buffer ring when available).
+    stream accept_stream(int lfd) { return stream(*this, lfd, false); }
+    stream recv_stream(int fd) { return stream(*this, fd, true); }
+    std::string io_paths() {
+        return std::string(backend().can_multishot_accept() ? "multishot accept" : "accept") + ", " +
+               (backend().can_recv_multishot() ? "multishot recv + provided buffer ring" : "recv");
     }
 };
 

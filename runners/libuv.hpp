@@ -75,6 +75,34 @@ public:
     void read(int fd, void* buf, std::size_t len, F&& f) {
         start_io(new io_node<detail::read_op, std::decay_t<F>>(std::forward<F>(f), fd, buf, len));
     }
+    // File reads go to libuv's thread pool (uv_fs_read), as Node's fs does.
+    template <class F>
+    void pread(int fd, void* buf, std::size_t len, off_t offset, F&& f) {
+        struct node final : detail::pooled {
+            uv_fs_t req;
+            std::decay_t<F> fn;
+            explicit node(F&& x) : fn(std::forward<F>(x)) {}
+        };
+        auto* n = new node(std::forward<F>(f));
+        n->req.data = n;
+        uv_buf_t b = uv_buf_init(static_cast<char*>(buf), unsigned(len));
+        int r = uv_fs_read(&loop_, &n->req, fd, &b, 1, offset, [](uv_fs_t* req) {
+            auto* self = static_cast<node*>(req->data);
+            io_result res = req->result;
+            uv_fs_req_cleanup(req);
+            struct deleter {
+                node* p;
+                ~deleter() { delete p; }
+            } del{self};
+            self->fn(res);
+        });
+        if (r < 0) {
+            io_result res = r;
+            auto fn = std::move(n->fn);
+            delete n;
+            post([fn = std::move(fn), res]() mutable { fn(res); });
+        }
+    }
     template <class F>
     void write(int fd, const void* buf, std::size_t len, F&& f) {
         start_io(new io_node<detail::write_op, std::decay_t<F>>(std::forward<F>(f), fd, buf, len));

@@ -8,6 +8,9 @@
 //   co_await rt.yield()               let others run
 //   co_await rt.sleep_for(d)          never wakes early
 //   co_await rt.read/write(fd, b, n)  io_result: bytes, or -errno
+//   co_await rt.pread(fd, b, n, off)  positioned read (files); asynchronous on
+//                                     io_uring and libuv (thread pool),
+//                                     synchronous on the readiness models
 //   co_await rt.accept(fd)            new fd (non-blocking), or -errno
 //   co_await rt.connect(fd, a, len)   0, or -errno
 //   rt.close(fd)                      close an fd used with rt
@@ -45,6 +48,7 @@ concept task_runner = requires(R& rt, task<int> t, int fd, void* buf, std::size_
     rt.yield();
     rt.sleep_for(std::chrono::nanoseconds(1));
     rt.read(fd, buf, n);
+    rt.pread(fd, buf, n, off_t(0));
     rt.write(fd, buf, n);
     rt.accept(fd);
     rt.connect(fd, sa, sl);
@@ -62,6 +66,7 @@ concept callback_runner = requires(R& rt, int fd, void* buf, std::size_t n, cons
     rt.post([] {});
     rt.after(std::chrono::nanoseconds(1), [] {});
     rt.read(fd, buf, n, [](io_result) {});
+    rt.pread(fd, buf, n, off_t(0), [](io_result) {});
     rt.write(fd, buf, n, [](io_result) {});
     rt.accept(fd, [](io_result) {});
     rt.connect(fd, sa, sl, [](io_result) {});

@@ -48,6 +48,12 @@ public:
             return detail::run_blocking(op, op.dir);
         });
     }
+    [[nodiscard]] auto pread(int fd, void* buf, std::size_t n, off_t offset) {
+        return detail::sync_await([=] {
+            detail::pread_op op(fd, buf, n, offset);
+            return detail::run_blocking(op, op.dir);
+        });
+    }
     [[nodiscard]] auto accept(int fd) {
         return detail::sync_await([=] {
             detail::accept_op op(fd);

@@ -12,7 +12,9 @@
 
 #include <poll.h>
 
+#include <array>
 #include <memory>
+#include <vector>
 #include <string_view>
 #include <thread>
 
@@ -71,6 +73,16 @@ public:
         io_.submit(op);
     }
     template <class F>
+    void pread(int fd, void* buf, std::size_t len, off_t offset, F&& f) {
+        auto* op = new io_node<detail::uring_rw_op, std::decay_t<F>>(std::forward<F>(f));
+        op->fd = fd;
+        op->buf = buf;
+        op->len = unsigned(len);
+        op->offset = std::uint64_t(offset);
+        op->prep = &detail::prep_read;
+        io_.submit(op);
+    }
+    template <class F>
     void write(int fd, const void* buf, std::size_t len, F&& f) {
         auto* op = new io_node<detail::uring_rw_op, std::decay_t<F>>(std::forward<F>(f));
         op->fd = fd;
@@ -99,7 +111,90 @@ public:
     }
     void close(int fd) {
         io_.cancel_fd(fd);
+        end_starved(fd);
         ::close(fd);
+    }
+
+    // ---- multishot (what the kernel offers, with fallbacks) -----------------------
+    // f(fd) for every accepted connection: one multishot accept when the
+    // kernel has it, else one accept after another. Ends (after f(-errno))
+    // when the listening socket fails for good, e.g. is closed.
+    template <class F>
+    void accept_each(int lfd, F&& f) {
+        struct node final : detail::uring_op, detail::pooled {
+            uring_runner* rt;
+            std::decay_t<F> fn;
+            node(uring_runner* r, F&& x) : rt(r), fn(std::forward<F>(x)) {}
+        };
+        auto* n = new node(this, std::forward<F>(f));
+        n->fd = lfd;
+        if (io_.can_multishot_accept()) {
+            n->multishot = true;
+            n->prep = &detail::prep_multishot_accept;
+        } else {
+            n->prep = &detail::prep_accept;
+            n->poll_events = POLLIN;
+        }
+        n->complete = [](detail::uring_op* o, int res, unsigned flags) {
+            auto* self = static_cast<node*>(o);
+            bool more = self->multishot && (flags & IORING_CQE_F_MORE);
+            bool transient = res == -EMFILE || res == -ENFILE || res == -ECONNABORTED ||
+                             res == -EINTR || res == -ENOBUFS || res == -ENOMEM;
+            if (res >= 0 || transient) {
+                if (res >= 0) self->fn(io_result(res));
+                if (!more) self->rt->io_.submit(self);  // re-arm
+                return;
+            }
+            self->fn(io_result(res));
+            if (!more) delete self;
+        };
+        io_.submit(n);
+    }
+
+    // A received chunk: the bytes stay valid until release(chunk).
+    struct recv_chunk {
+        char* data = nullptr;
+        unsigned bid = 0;
+        void* owner = nullptr;  // the receiving op
+    };
+    // f(n, chunk) for every chunk received on fd, n > 0; then once f(n <= 0,
+    // {}) at EOF (0), error or cancellation (close), after which f is not
+    // called again. Multishot recv into the provided buffer ring when the
+    // kernel has both, else one recv after another into a buffer of the op.
+    template <class F>
+    void recv_each(int fd, F&& f) {
+        auto* n = new recv_node<std::decay_t<F>>(this, std::forward<F>(f));
+        n->fd = fd;
+        n->use_ring = io_.can_recv_multishot();
+        if (n->use_ring) {
+            io_.buffers();  // registered before the first SQE uses it
+            n->multishot = true;
+            n->prep = &detail::prep_recv_multishot;
+        } else {
+            n->buf = n->own.data();
+            n->len = unsigned(n->own.size());
+            n->prep = &detail::prep_read;
+            n->poll_events = POLLIN;
+        }
+        io_.submit(n);
+    }
+    void release(const recv_chunk& c) {
+        auto* op = static_cast<recv_base*>(c.owner);
+        if (op->use_ring) {
+            io_.buffers().release(c.bid);
+            if (!starved_.empty()) {  // a recv stopped for want of buffers: re-arm it
+                recv_base* s = starved_.back();
+                starved_.pop_back();
+                io_.submit(s);
+            }
+        } else {
+            io_.submit(op);  // single-shot: the next recv reuses the op's buffer
+        }
+    }
+    // Which receive paths this runner uses, for results' context.
+    std::string io_paths() const {
+        return std::string(io_.can_multishot_accept() ? "multishot accept" : "accept") + ", " +
+               (io_.can_recv_multishot() ? "multishot recv + provided buffer ring" : "recv");
     }
 
     template <class Fn, class Done>
@@ -148,6 +243,62 @@ public:
     std::string describe() const { return io_.describe(); }
 
 private:
+    struct recv_base : detail::uring_rw_op, detail::pooled {
+        bool use_ring = false;
+        std::array<char, detail::buffer_ring::kBufSize> own{};  // single-shot fallback
+        void (*cancelled)(recv_base*) = nullptr;  // ends a parked recv (not in flight)
+    };
+    // A recv parked for want of buffers is not in flight, so cancelling its
+    // fd would not end it: end it here, before the fd number can be reused.
+    void end_starved(int fd) {
+        for (std::size_t i = 0; i < starved_.size();) {
+            if (starved_[i]->fd == fd) {
+                recv_base* op = starved_[i];
+                starved_.erase(starved_.begin() + std::ptrdiff_t(i));
+                op->cancelled(op);
+            } else {
+                ++i;
+            }
+        }
+    }
+    template <class F>
+    struct recv_node final : recv_base {
+        uring_runner* rt;
+        F fn;
+        recv_node(uring_runner* r, F x) : rt(r), fn(std::move(x)) {
+            this->complete = &done;
+            this->cancelled = [](recv_base* b) {
+                auto* self = static_cast<recv_node*>(b);
+                self->fn(io_result(-ECANCELED), recv_chunk{});
+                delete self;
+            };
+        }
+        static void done(detail::uring_op* o, int res, unsigned flags) {
+            auto* self = static_cast<recv_node*>(o);
+            bool more = self->multishot && (flags & IORING_CQE_F_MORE);
+            if (res > 0) {
+                recv_chunk c{};
+                c.owner = self;
+                if (self->use_ring) {
+                    c.bid = flags >> IORING_CQE_BUFFER_SHIFT;
+                    c.data = self->rt->io_.buffers().data(c.bid);
+                } else {
+                    c.data = self->own.data();
+                }
+                self->fn(io_result(res), c);
+                if (self->use_ring && !more) self->rt->io_.submit(self);  // multishot ended early
+                return;
+            }
+            if (res == -ENOBUFS && self->use_ring) {  // all buffers held: wait for a release
+                if (!more) self->rt->starved_.push_back(self);
+                return;
+            }
+            if (more) return;  // an error CQE of a still-armed multishot: wait for the last
+            self->fn(io_result(res), recv_chunk{});
+            delete self;
+        }
+    };
+
     template <class Op, class F>
     struct io_node final : Op, detail::pooled {
         F fn;
@@ -169,6 +320,7 @@ private:
     detail::ring_queue<detail::cb_node*> ready_;
     detail::timer_wheel wheel_;
     std::size_t held_ = 0;
+    std::vector<recv_base*> starved_;  // multishot recvs waiting for buffers
     std::thread::id owner_;
     std::unique_ptr<detail::offload_pool> offload_;
 };

@@ -24,8 +24,7 @@ benchmark::internal::Benchmark* add(const std::string& name,
                                     std::function<void(benchmark::State&)> fn) {
     auto* b = benchmark::RegisterBenchmark(
         name.c_str(), [fn = std::move(fn)](benchmark::State& st) { fn(st); });
-    // Warm-up comes from --benchmark_min_warmup_time (main sets a default per
-    // tier): a per-benchmark MinWarmUpTime would be appended to the name.
+    // No per-benchmark warm-up (it would be appended to the name); see main.
     b->Unit(benchmark::kNanosecond)->UseRealTime();
     if (opts().iterations > 0) b->Iterations(opts().iterations);
     return b;

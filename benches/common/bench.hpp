@@ -60,12 +60,6 @@ benchmark::internal::Benchmark* add(const std::string& name,
 benchmark::internal::Benchmark* add_manual_time(const std::string& name,
                                                 std::function<void(benchmark::State&)> fn);
 
-// No warm-up for this benchmark, so its first repetition is the cold run
-// (fresh pages, empty pools) and can be reported apart from the steady ones.
-inline benchmark::internal::Benchmark* cold_first(benchmark::internal::Benchmark* b) {
-    return b->MinWarmUpTime(0);  // an explicit 0 overrides the flag and keeps the name
-}
-
 // A case the machine cannot run: reported as an error whose message starts
 // with "skipped: " so the driver counts it as a skip, not a failure.
 void skip(benchmark::State& state, const std::string& reason);

@@ -145,20 +145,12 @@ workload_registrar::workload_registrar(const char* name, void (*fn)()) {
 
 int main(int argc, char** argv) {
     sy::bench::parse_own_flags(argc, argv);
-    // Default warm-up outside timing, per tier, unless given explicitly; none
-    // with a fixed iteration count (each instruction must be counted once).
-    std::vector<char*> args(argv, argv + argc);
-    bool has_warmup = false;
-    for (char* a : args)
-        if (std::strncmp(a, "--benchmark_min_warmup_time", 27) == 0) has_warmup = true;
-    std::string warmup = "--benchmark_min_warmup_time=" +
-                         std::string(sy::bench::opts().iterations > 0
-                                         ? "0"
-                                         : sy::bench::pick("0", "0.02", "0.1"));
-    if (!has_warmup) args.push_back(warmup.data());
-    args.push_back(nullptr);
-    argc = int(args.size()) - 1;
-    argv = args.data();
+    // No separate warm-up phase by default. Google Benchmark's iteration-count
+    // estimation runs each adaptive benchmark before the run it reports (that
+    // is the warm-up), and a fixed-iteration benchmark (Iterations(n)) has no
+    // such runs, so its repetition 0 is the cold one. (A per-benchmark
+    // MinWarmUpTime(0) cannot override a global warm-up flag in Google
+    // Benchmark 1.7.1, so a global default would make every run warm.)
     bool color = sy::bench::want_color(argc, argv);
     sy::bench::error_count errors;
     auto reporter = sy::bench::make_reporter(argc, argv, color, errors);

@@ -49,6 +49,24 @@ struct read_op : io_op {
     }
 };
 
+// pread(2) at an offset. Regular files never report "not ready": on the
+// readiness models the read runs synchronously on the loop's thread.
+struct pread_op : io_op {
+    void* buf;
+    std::size_t len;
+    off_t offset;
+    pread_op(int f, void* b, std::size_t n, off_t off) : buf(b), len(n), offset(off) {
+        fd = f;
+        attempt = &run;
+    }
+    static constexpr io_dir dir = io_dir::in;
+    static io_result run(io_op* o) {
+        auto* op = static_cast<pread_op*>(o);
+        ssize_t r = ::pread(op->fd, op->buf, op->len, op->offset);
+        return r >= 0 ? io_result(r) : errno_result();
+    }
+};
+
 struct write_op : io_op {
     const void* buf;
     std::size_t len;

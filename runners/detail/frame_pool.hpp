@@ -107,7 +107,7 @@ inline void* pooled_allocate(std::size_t bytes) {
 inline void pooled_deallocate(void* p, std::size_t bytes) noexcept {
     char* obj = static_cast<char*>(p);
     frame_pool* pool = *reinterpret_cast<frame_pool**>(obj - kBlockHeader);
-    if (pool)
+    if (pool && bytes + kBlockHeader <= kMaxPooledBlock)  // large blocks always came from the heap
         pool->deallocate(obj - kBlockHeader, bytes + kBlockHeader);
     else
         ::operator delete(obj - kHeapPrefix);

@@ -4,6 +4,7 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -70,6 +71,44 @@ void uring_loop::arm_doorbell() {
 
 void uring_loop::doorbell_done(uring_op*, int, unsigned) {}
 
+bool uring_loop::can_multishot_accept() const { return probe_uring().multishot_accept; }
+bool uring_loop::can_recv_multishot() const {
+    return probe_uring().recv_multishot && probe_uring().buf_ring;
+}
+
+buffer_ring& uring_loop::buffers() {
+    if (!buffers_) buffers_ = std::make_unique<buffer_ring>(&ring_);
+    return *buffers_;
+}
+
+buffer_ring::buffer_ring(io_uring* ring) : ring_(ring) {
+    std::size_t ring_bytes = kEntries * sizeof(io_uring_buf);
+    void* r = mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    void* b = mmap(nullptr, std::size_t(kEntries) * kBufSize, PROT_READ | PROT_WRITE,
+                   MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (r == MAP_FAILED || b == MAP_FAILED)
+        throw resource_error("io_uring buffer ring: mmap failed: " + errno_text(errno));
+    br_ = static_cast<io_uring_buf_ring*>(r);
+    bufs_ = static_cast<char*>(b);
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<unsigned long>(br_);
+    reg.ring_entries = kEntries;
+    reg.bgid = kGroup;
+    int err = io_uring_register_buf_ring(ring_, &reg, 0);
+    if (err != 0) throw uring_unavailable("io_uring_register_buf_ring: " + errno_text(-err));
+    io_uring_buf_ring_init(br_);
+    for (unsigned i = 0; i < kEntries; ++i)
+        io_uring_buf_ring_add(br_, data(i), kBufSize, static_cast<unsigned short>(i),
+                              io_uring_buf_ring_mask(kEntries), int(i));
+    io_uring_buf_ring_advance(br_, int(kEntries));
+}
+
+buffer_ring::~buffer_ring() {
+    io_uring_unregister_buf_ring(ring_, kGroup);
+    munmap(br_, kEntries * sizeof(io_uring_buf));
+    munmap(bufs_, std::size_t(kEntries) * kBufSize);
+}
+
 void uring_loop::ring() {
     std::uint64_t one = 1;
     [[maybe_unused]] ssize_t r = ::write(evfd_, &one, sizeof one);
@@ -107,7 +146,7 @@ void uring_loop::dispatch() {
             op->polling = true;
             continue;
         }
-        --inflight_;
+        if (!op->multishot || !(cqe->flags & IORING_CQE_F_MORE)) --inflight_;
         op->complete(op, cqe->res, cqe->flags);
     }
     io_uring_cq_advance(&ring_, seen);
@@ -141,7 +180,7 @@ void uring_loop::wait(std::uint64_t timeout_ns) {
 
 void prep_read(uring_op* op, io_uring_sqe* s) {
     auto* o = static_cast<uring_rw_op*>(op);
-    io_uring_prep_read(s, o->fd, o->buf, o->len, std::uint64_t(-1));
+    io_uring_prep_read(s, o->fd, o->buf, o->len, o->offset);
 }
 void prep_write(uring_op* op, io_uring_sqe* s) {
     auto* o = static_cast<uring_rw_op*>(op);
@@ -149,6 +188,14 @@ void prep_write(uring_op* op, io_uring_sqe* s) {
 }
 void prep_accept(uring_op* op, io_uring_sqe* s) {
     io_uring_prep_accept(s, op->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+void prep_multishot_accept(uring_op* op, io_uring_sqe* s) {
+    io_uring_prep_multishot_accept(s, op->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+void prep_recv_multishot(uring_op* op, io_uring_sqe* s) {
+    io_uring_prep_recv_multishot(s, op->fd, nullptr, 0, 0);
+    s->flags |= IOSQE_BUFFER_SELECT;
+    s->buf_group = buffer_ring::kGroup;
 }
 void prep_connect(uring_op* op, io_uring_sqe* s) {
     auto* o = static_cast<uring_connect_op*>(op);

@@ -17,6 +17,7 @@
 #include <liburing.h>
 
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -42,6 +43,35 @@ struct uring_op {
     int fd = -1;            // the fd an fd op works on
     short poll_events = 0;  // for -EAGAIN re-arming: POLLIN or POLLOUT
     bool polling = false;   // the in-flight SQE is the re-arming poll
+    bool multishot = false; // stays in flight while CQEs carry IORING_CQE_F_MORE
+};
+
+// Provided buffers (kernel 5.19+): the kernel picks a buffer for each
+// multishot recv completion (its id is in the CQE flags); the program hands
+// it back with release() when done with the bytes. liburing 2.3 has no
+// io_uring_setup_buf_ring, so the ring is mapped and registered here.
+class buffer_ring {
+public:
+    static constexpr unsigned kEntries = 4096;     // buffers (power of two)
+    static constexpr unsigned kBufSize = 16 * 1024;  // bytes each
+    static constexpr unsigned short kGroup = 1;
+
+    explicit buffer_ring(io_uring* ring);
+    ~buffer_ring();
+    buffer_ring(const buffer_ring&) = delete;
+    buffer_ring& operator=(const buffer_ring&) = delete;
+
+    char* data(unsigned bid) { return bufs_ + std::size_t(bid) * kBufSize; }
+    void release(unsigned bid) {
+        io_uring_buf_ring_add(br_, data(bid), kBufSize, static_cast<unsigned short>(bid),
+                              io_uring_buf_ring_mask(kEntries), 0);
+        io_uring_buf_ring_advance(br_, 1);
+    }
+
+private:
+    io_uring* ring_;
+    io_uring_buf_ring* br_ = nullptr;
+    char* bufs_ = nullptr;
 };
 
 class uring_loop {
@@ -76,6 +106,11 @@ public:
     // Which setup path ran, for results' context.
     std::string describe() const;
 
+    // Multishot accept / recv with provided buffers, when the kernel has them.
+    bool can_multishot_accept() const;
+    bool can_recv_multishot() const;  // multishot recv and buffer rings
+    buffer_ring& buffers();           // created on first use
+
 private:
     io_uring_sqe* sqe();
     void dispatch();
@@ -88,21 +123,25 @@ private:
     int evfd_ = -1;
     uring_op doorbell_;
     remote_queue remote_;
+    std::unique_ptr<buffer_ring> buffers_;
 };
 
 // Prep functions for the fd operations (op types carry their arguments).
 struct uring_rw_op : uring_op {
     void* buf = nullptr;
     unsigned len = 0;
+    std::uint64_t offset = std::uint64_t(-1);  // -1: the fd's current position
 };
 struct uring_connect_op : uring_op {
     const sockaddr* addr = nullptr;
     socklen_t addrlen = 0;
 };
 
-void prep_read(uring_op* op, io_uring_sqe* s);
+void prep_read(uring_op* op, io_uring_sqe* s);  // at the op's offset
 void prep_write(uring_op* op, io_uring_sqe* s);
 void prep_accept(uring_op* op, io_uring_sqe* s);
+void prep_multishot_accept(uring_op* op, io_uring_sqe* s);
+void prep_recv_multishot(uring_op* op, io_uring_sqe* s);  // into the buffer ring
 void prep_connect(uring_op* op, io_uring_sqe* s);
 
 }  // namespace detail

@@ -22,16 +22,22 @@ PYTHON = ["python3-matplotlib", "python3-numpy", "python3-scipy"]
 TEST = ["python3-pytest"]
 # Extra for `switchyard gate` (its --callgrind mode counts instructions).
 GATE = ["valgrind"]
+# The peer systems of the echo and pybench workloads (runners/peers/), for
+# `run` and `test` unless --no-peers. nodejs may come from another apt
+# repository (e.g. nodesource): any installed `nodejs` package will do.
+PEERS = ["python3-uvloop", "python3-gevent", "nodejs", "golang-go"]
 
 
-def packages_for(command: str) -> list[str]:
-    """The apt packages a subcommand needs."""
+def packages_for(command: str, *, peers: bool = True) -> list[str]:
+    """The apt packages a subcommand needs; `peers=False` (--no-peers) leaves
+    out the peer systems."""
+    extra = PEERS if peers else []
     if command == "test":
-        return BUILD + PYTHON + TEST + GATE   # tests/scripts/test_gate.py runs callgrind
+        return BUILD + PYTHON + TEST + GATE + extra   # test_gate.py runs callgrind
     if command == "gate":
         return BUILD + PYTHON + GATE
     if command == "run":
-        return BUILD + PYTHON
+        return BUILD + PYTHON + extra
     return PYTHON  # plot / report / compare / claims: results only
 
 
@@ -57,7 +63,7 @@ def install_line(pkgs: list[str]) -> str:
     return "sudo apt-get install -y " + " ".join(pkgs)
 
 
-def ensure(command: str, *, log=sys.stderr) -> int:
+def ensure(command: str, *, peers: bool = True, log=sys.stderr) -> int:
     """Make sure `command`'s packages are present. Returns 0, or 2 with a
     message when they are missing and we cannot install them."""
     if os.environ.get("SWITCHYARD_SKIP_DEPS") == "1":
@@ -66,7 +72,7 @@ def ensure(command: str, *, log=sys.stderr) -> int:
         print("switchyard: not a Debian-like system (no dpkg-query); "
               "install the packages listed in README.md by hand", file=log)
         return 2
-    need = missing(packages_for(command))
+    need = missing(packages_for(command, peers=peers))
     if not need:
         return 0
     if os.geteuid() != 0:

@@ -64,6 +64,9 @@ def make_parser() -> Parser:
                    help="results directory (default results/<UTC time>-<fingerprint>/)")
     r.add_argument("--build-dir", type=Path, metavar="DIR",
                    help="build tree to use (default build/)")
+    r.add_argument("--no-peers", action="store_true",
+                   help="no peer systems: no Python/node/Go echo servers, no pybench, "
+                        "and their apt packages are not needed")
 
     t = sub.add_parser("test", help="build and run all tests (ctest, sanitizers, pytest)")
     t.add_argument("--no-sanitizers", action="store_true",
@@ -191,7 +194,7 @@ def run_gate_command(args) -> int:
 
 def main(argv=None) -> int:
     args = make_parser().parse_args(argv)
-    rc = deps.ensure(args.command)
+    rc = deps.ensure(args.command, peers=not getattr(args, "no_peers", False))
     if rc:
         return rc
     try:
@@ -200,7 +203,7 @@ def main(argv=None) -> int:
             cfg = run.RunConfig(quick=args.quick, filter=args.filter,
                                 models=run.parse_models(args.models),
                                 repetitions=args.repetitions, timeout=args.timeout,
-                                out=args.out)
+                                out=args.out, peers=not args.no_peers)
             if args.build_dir:
                 cfg.build_dir = args.build_dir.resolve()
             return run.execute(cfg)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import build as buildmod
 from . import fingerprint as fpmod
+from . import peers as peersmod
 from . import procs
 from .results import (InputError, atomic_write_json, is_failure, is_skip,
                       salvage_partial, validate_gb)
@@ -40,6 +41,7 @@ class RunConfig:
     out: Path | None = None
     build_dir: Path = REPO / "build"
     extra_env: dict = field(default_factory=dict)
+    peers: bool = True          # --no-peers: no peer echo servers, no pybench
 
     @property
     def tier(self) -> str:
@@ -124,6 +126,22 @@ def list_benchmarks(exe: Path, cfg: RunConfig) -> list[str]:
     return [l for l in r.stdout.splitlines() if l.strip()]
 
 
+def bench_command(bench: str, exe: Path, raw: Path, cfg: RunConfig) -> tuple[list[str], str]:
+    """The command of one bench process writing its JSON to `raw`, and how
+    results show it (without the output file)."""
+    if bench == peersmod.PYBENCH:
+        shown = peersmod.microbench_command(cfg.tier, filter=cfg.filter, repetitions=cfg.reps())
+        return shown + ["--out", str(raw)], " ".join(shown)
+    cmd = [str(exe), f"--benchmark_out={raw}", "--benchmark_out_format=json",
+           f"--benchmark_repetitions={cfg.reps()}",
+           f"--benchmark_min_time={TIERS[cfg.tier]['min_time']}", *bench_args(cfg)]
+    return cmd, " ".join(cmd[:1] + cmd[3:])
+
+
+def process_label(bench: str) -> str:
+    return bench if bench == peersmod.PYBENCH else f"bench_{bench}"
+
+
 def fmt_duration(s: float) -> str:
     s = int(round(s))
     return f"{s // 60}:{s % 60:02d}"
@@ -171,6 +189,10 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
     except buildmod.BuildError as e:
         print(f"switchyard: {e}", file=log)
         return 1
+    if cfg.peers:
+        why = peersmod.build_go(cfg.build_dir)
+        if why:
+            print(f"switchyard: {why} (the go peers will be skipped)", file=log)
 
     disabled = manifest.get("models_disabled", {})
     skipped_models = {m: disabled[m] for m in (cfg.models or []) if m in disabled}
@@ -183,6 +205,10 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
         names = list_benchmarks(exe, cfg)
         if names:
             plan.append((bench, exe, len(names)))
+    if cfg.peers:
+        names = peersmod.list_microbench(cfg.tier, cfg.filter)
+        if names:
+            plan.append((peersmod.PYBENCH, peersmod.MICROBENCH, len(names)))
     if not plan:
         what = f"--filter '{cfg.filter}'" if cfg.filter else "the selection"
         if cfg.models:
@@ -197,14 +223,13 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
         is_default = False
 
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    env = dict(os.environ, **cfg.extra_env)
+    env = dict(os.environ, **peersmod.bench_env(cfg.build_dir, enabled=cfg.peers),
+               **cfg.extra_env)
     records = []
     spent = 0.0
     for i, (bench, exe, count) in enumerate(plan, 1):
         raw = out / f".{bench}.raw.json"
-        cmd = [str(exe), f"--benchmark_out={raw}", "--benchmark_out_format=json",
-               f"--benchmark_repetitions={cfg.reps()}",
-               f"--benchmark_min_time={TIERS[cfg.tier]['min_time']}", *bench_args(cfg)]
+        cmd, shown = bench_command(bench, exe, raw, cfg)
         outcome = procs.run(cmd, timeout=cfg.limit(), log_path=str(out / "logs" / f"{bench}.log"),
                             env=env)
         spent += outcome.seconds
@@ -224,7 +249,7 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
         data["context"]["switchyard"] = {
             "bench": bench, "status": status, "reason": reason, "tier": cfg.tier,
             "repetitions": cfg.reps(), "seconds": round(outcome.seconds, 3),
-            "command": " ".join(cmd[:1] + cmd[3:]),
+            "command": shown,
         }
         atomic_write_json(out / f"{bench}.json", data)
         records.append({"bench": bench, "status": status, "reason": reason,
@@ -232,7 +257,8 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
                         "json": f"{bench}.json", "log": f"logs/{bench}.log",
                         "failures": fails, "skips": skips})
         eta = spent / i * (len(plan) - i)
-        line = f"[{i}/{len(plan)}] bench_{bench}  {outcome.seconds:.1f} s  (ETA {fmt_duration(eta)})"
+        line = (f"[{i}/{len(plan)}] {process_label(bench)}  {outcome.seconds:.1f} s  "
+                f"(ETA {fmt_duration(eta)})")
         if status != "ok":
             line += f"  {status.upper()}: {reason}"
         print(line, file=log, flush=True)
@@ -262,7 +288,8 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
         for s in r["skips"]:
             print(f"  skipped {s['name']}: {s['reason']}", file=log)
     for r in failed:
-        print(f"  FAILED bench_{r['bench']}: {r['reason']} (log: {out / r['log']})", file=log)
+        print(f"  FAILED {process_label(r['bench'])}: {r['reason']} (log: {out / r['log']})",
+              file=log)
         for f in r["failures"][:10]:
             print(f"    {f['name']}: {f['reason']}", file=log)
     return 1 if failed else 0

@@ -511,3 +511,45 @@ TEST(CoroutineLimits, FramesBeyondMemoryRaiseAResourceError) {
 }
 
 }  // namespace
+
+namespace {
+
+// A file of 4 KiB blocks, each starting with its index; pread at random
+// offsets must return the right block on every model.
+TYPED_TEST(Runner, PreadReadsTheRightBlock) {
+    using R = TypeParam;
+    constexpr int kBlocks = 64;
+    constexpr std::size_t kBlock = 4096;
+    char path[] = "/tmp/switchyard-test-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    unlink(path);
+    std::vector<char> block(kBlock);
+    for (std::uint64_t i = 0; i < kBlocks; ++i) {
+        std::memcpy(block.data(), &i, sizeof i);
+        ASSERT_EQ(::write(fd, block.data(), kBlock), ssize_t(kBlock));
+    }
+    long wrong = 0, bad_results = 0;
+    auto body = [&](R& rt) -> task<void> {
+        std::vector<char> buf(kBlock);
+        for (std::uint64_t k = 0; k < 200; ++k) {
+            std::uint64_t b = (k * 37) % kBlocks;
+            sy::io_result n = co_await rt.pread(fd, buf.data(), kBlock, off_t(b * kBlock));
+            if (n != sy::io_result(kBlock)) {
+                ++bad_results;
+                continue;
+            }
+            std::uint64_t got;
+            std::memcpy(&got, buf.data(), sizeof got);
+            wrong += got != b;
+        }
+        sy::io_result past_end = co_await rt.pread(fd, buf.data(), kBlock, off_t(kBlocks * kBlock));
+        bad_results += past_end != 0;  // end of file
+    };
+    this->rt->run(body(*this->rt));
+    ::close(fd);
+    EXPECT_EQ(bad_results, 0);
+    EXPECT_EQ(wrong, 0);
+}
+
+}  // namespace

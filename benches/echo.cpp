@@ -1,0 +1,399 @@
+// echo: a TCP echo server per model under the same load generator.
+//
+// What: for each server (the seven models and the hand-written `epoll`
+// reference), bench_echo starts `switchyard-echo --model M` pinned to the
+// first CPU and runs `switchyard-load` -- its own process, pinned to the
+// second CPU when there is one -- against it on 127.0.0.1:
+//   echo/<server>/conns:C/size:S/mode:closed          C connections, one
+//       message in flight each: the throughput curve over C and S;
+//   echo/<server>/conns:C/size:S/mode:open/rate:P      a constant offered rate
+//       of P% of that server's closed-loop maximum measured in this run;
+//       latency from each message's intended send time, so queueing shows.
+// One repetition = one load run (fixed duration after a warm-up). Counters:
+// msgs_per_second, bytes_per_second, p50/p90/p99/p999/max_us, server CPU and
+// syscalls per message (which compare servers fairly even when the client is
+// the bottleneck), client_cpu_pct and client_bound (the client used >= 95% of
+// its core: the throughput is the client's, not the server's), msgs. Every
+// echoed byte is verified by the client; a mismatch fails the case.
+// Why: the seed's promise is that coroutines "switch automatically on I/O"
+// and give single-thread concurrency that scales; closed-loop numbers alone
+// hide tail latency, hence the open-loop curve.
+// Peer systems (Python asyncio/uvloop/gevent/threads, Node, Go) are other
+// servers of the same kind, listed in runners/peers/peers.json (found via
+// SY_PEERS_DIR, set by the driver; SY_NO_PEERS=1 or --sy_models leaves them
+// out). A peer whose requirement is missing is skipped with the reason.
+// The pool server's handlers block their workers; with one worker per CPU
+// (plus one accepting) it serves as many connections at once as there are
+// CPUs: larger C is skipped with that reason.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "benches/common/bench.hpp"
+#include "benches/common/models.hpp"
+#include "runners/affinity.hpp"
+
+namespace {
+
+using sy::bench::pick;
+using json = nlohmann::json;
+
+constexpr int kSmokeConns[] = {1, 10};
+constexpr int kQuickConns[] = {1, 10, 100};
+constexpr int kFullConns[] = {1, 10, 100, 1000};
+constexpr int kSmokeSizes[] = {64};
+constexpr int kFullSizes[] = {64, 1024, 16384};
+constexpr int kOpenRatesPct[] = {25, 50, 75, 90, 100};
+constexpr int kOpenConns = 100;
+constexpr int kOpenSize = 64;
+constexpr double kServerStartTimeoutS = 10;
+constexpr double kLoadSlackS = 30;  // beyond duration + warm-up, then killed
+
+double duration_s() { return pick(0.2, 0.3, 0.5); }
+double warmup_s() { return pick(0.05, 0.1, 0.2); }
+
+std::string exe_dir() {
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return ".";
+    std::string p(buf, std::size_t(n));
+    return p.substr(0, p.rfind('/'));
+}
+
+// CPUs for the server and the client: apart when the machine allows.
+struct placement_t {
+    std::optional<int> server, client;
+};
+placement_t place() {
+    auto cpus = sy::allowed_cpus();
+    if (cpus.size() >= 2) return {cpus[0], cpus[1]};
+    return {};
+}
+
+// A child process whose stdout we read; killed and reaped when destroyed.
+// It runs pinned to `cpu` (set before exec) with `env` added.
+class child {
+public:
+    child(const std::vector<std::string>& argv, std::string& error, std::optional<int> cpu = {},
+          const std::map<std::string, std::string>& env = {}) {
+        int out[2], err[2];
+        if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+            error = "pipe failed";
+            return;
+        }
+        pid_ = fork();
+        if (pid_ == 0) {
+            dup2(out[1], 1);
+            dup2(err[1], 2);
+            if (cpu && !sy::pin_this_thread(*cpu).empty()) _exit(126);
+            for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+            std::vector<char*> args;
+            for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+            args.push_back(nullptr);
+            execv(args[0], args.data());
+            std::fprintf(stderr, "cannot run %s: %s\n", args[0], std::strerror(errno));
+            _exit(127);
+        }
+        ::close(out[1]);
+        ::close(err[1]);
+        out_ = out[0];
+        err_ = err[0];
+    }
+    ~child() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGTERM);
+            for (int i = 0; i < 100 && waitpid(pid_, nullptr, WNOHANG) == 0; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            if (waitpid(pid_, nullptr, WNOHANG) == 0) {
+                ::kill(pid_, SIGKILL);
+                waitpid(pid_, nullptr, 0);
+            }
+        }
+        if (out_ >= 0) ::close(out_);
+        if (err_ >= 0) ::close(err_);
+    }
+    child(const child&) = delete;
+    child& operator=(const child&) = delete;
+
+    pid_t pid() const { return pid_; }
+    // Reads stdout until `done(text)` or EOF or the deadline; false on timeout.
+    template <class Done>
+    bool read_until(double timeout_s, Done done) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+        char buf[4096];
+        for (;;) {
+            if (done(text_)) return true;
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return false;
+            pollfd p{out_, POLLIN, 0};
+            if (::poll(&p, 1, int(left.count())) <= 0) return false;
+            ssize_t n = ::read(out_, buf, sizeof buf);
+            if (n <= 0) return true;  // EOF
+            text_.append(buf, std::size_t(n));
+        }
+    }
+    std::string stderr_tail() {
+        char buf[4096];
+        fcntl(err_, F_SETFL, O_NONBLOCK);
+        ssize_t n = ::read(err_, buf, sizeof buf);
+        std::string s = n > 0 ? std::string(buf, std::size_t(n)) : "";
+        while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+        auto nl = s.rfind('\n');
+        return nl == std::string::npos ? s : s.substr(nl + 1);
+    }
+    int wait_exit() {
+        int status = 0;
+        waitpid(pid_, &status, 0);
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    const std::string& text() const { return text_; }
+
+private:
+    pid_t pid_ = -1;
+    int out_ = -1, err_ = -1;
+    std::string text_;
+};
+
+// How to start a server: our switchyard-echo with a model, or a peer.
+struct server_spec {
+    std::string name;
+    std::vector<std::string> argv;
+    std::map<std::string, std::string> env;
+    std::string missing;  // why it cannot run here ("" if it can)
+};
+
+// The server of one case: started once per benchmark run, reused by its
+// repetitions' iterations.
+struct server {
+    std::unique_ptr<child> proc;
+    int port = 0;
+    std::string error;
+
+    server(const server_spec& spec, std::optional<int> cpu) {
+        proc = std::make_unique<child>(spec.argv, error, cpu, spec.env);
+        if (!error.empty()) return;
+        bool ok = proc->read_until(kServerStartTimeoutS, [](const std::string& t) {
+            return t.find('\n') != std::string::npos;
+        });
+        if (!ok || std::sscanf(proc->text().c_str(), "port %d", &port) != 1) {
+            error = "server " + spec.name + " did not start: " + proc->stderr_tail();
+            port = 0;
+        }
+    }
+};
+
+std::string env_or(const char* name, const std::string& fallback) {
+    const char* v = std::getenv(name);
+    return v && *v ? v : fallback;
+}
+
+// A peers.json requirement: an executable path, or "python3:<module>".
+std::string check_requirement(const std::string& req) {
+    if (req.rfind("python3:", 0) == 0) {
+        std::string module = req.substr(8);
+        std::string cmd = "/usr/bin/python3 -c 'import " + module + "' >/dev/null 2>&1";
+        if (std::system(cmd.c_str()) != 0)
+            return "Python module " + module + " is not installed (apt: python3-" + module + ")";
+        return "";
+    }
+    if (access(req.c_str(), X_OK) != 0) return req + " is missing (not installed or not built)";
+    return "";
+}
+
+std::string expand(std::string s, const std::string& peers, const std::string& build) {
+    for (auto [key, value] : {std::pair<std::string, std::string>{"{peers}", peers}, {"{build}", build}})
+        for (std::size_t at; (at = s.find(key)) != std::string::npos;) s.replace(at, key.size(), value);
+    return s;
+}
+
+// Peers from $SY_PEERS_DIR/peers.json; none with SY_NO_PEERS=1 or --sy_models.
+std::vector<server_spec> peer_specs() {
+    std::vector<server_spec> specs;
+    if (env_or("SY_NO_PEERS", "") == "1" || !sy::bench::opts().models.empty()) return specs;
+    const std::string peers = env_or("SY_PEERS_DIR", std::string(SY_SOURCE_DIR) + "/runners/peers");
+    char resolved[4096];
+    std::string parent = exe_dir() + "/..";
+    const std::string build = env_or("SY_BUILD_DIR", realpath(parent.c_str(), resolved) ? resolved : parent);
+    std::ifstream f(peers + "/peers.json");
+    if (!f) return specs;  // no peers in this tree
+    try {
+        json list = json::parse(f);
+        for (const auto& p : list) {
+            server_spec spec;
+            spec.name = p.at("name").get<std::string>();
+            const json argv = p.value("argv", json::array());
+            const json env = p.value("env", json::object());
+            const json requires_ = p.value("requires", json::array());
+            for (const auto& a : argv) spec.argv.push_back(expand(a.get<std::string>(), peers, build));
+            for (const auto& [k, v] : env.items()) spec.env[k] = v.get<std::string>();
+            for (const auto& r : requires_) {
+                spec.missing = check_requirement(expand(r.get<std::string>(), peers, build));
+                if (!spec.missing.empty()) break;
+            }
+            if (spec.argv.empty()) throw std::runtime_error("peer " + spec.name + " has no argv");
+            specs.push_back(std::move(spec));
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "switchyard: %s/peers.json unusable, peers left out: %s\n", peers.c_str(), e.what());
+        specs.clear();
+    }
+    return specs;
+}
+
+// One load run; returns its JSON or sets error.
+json run_load(const server& srv, int conns, int size, const std::string& mode, double rate,
+              std::optional<int> cpu, std::string& error) {
+    std::vector<std::string> argv = {exe_dir() + "/switchyard-load", "--port", std::to_string(srv.port),
+                                     "--conns", std::to_string(conns), "--size", std::to_string(size),
+                                     "--mode", mode, "--duration", std::to_string(duration_s()),
+                                     "--warmup", std::to_string(warmup_s()), "--server-pid",
+                                     std::to_string(srv.proc->pid())};
+    if (mode == "open") argv.insert(argv.end(), {"--rate", std::to_string(std::llround(rate))});
+    if (cpu) argv.insert(argv.end(), {"--cpu", std::to_string(*cpu)});
+    child load(argv, error);
+    if (!error.empty()) return {};
+    if (!load.read_until(duration_s() + warmup_s() + kLoadSlackS, [](const std::string&) { return false; })) {
+        error = "load generator timed out";
+        return {};
+    }
+    int rc = load.wait_exit();
+    json j;
+    try {
+        j = json::parse(load.text());
+    } catch (const std::exception&) {
+        error = "load generator exit " + std::to_string(rc) + ": " + load.stderr_tail();
+        return {};
+    }
+    if (rc != 0) error = "load generator exit " + std::to_string(rc) + ": " + load.stderr_tail();
+    return j;
+}
+
+// Closed-loop maxima measured in this run, per (server, conns, size), for the
+// open-loop rates.
+std::map<std::string, double>& closed_max() {
+    static std::map<std::string, double> m;
+    return m;
+}
+std::string key(const std::string& model, int conns, int size) {
+    return model + "/" + std::to_string(conns) + "/" + std::to_string(size);
+}
+
+constexpr const char* kCounters[] = {"msgs_per_second", "bytes_per_second", "p50_us",  "p90_us",
+                                     "p99_us",          "p999_us",          "max_us",  "server_cpu_ns_per_msg",
+                                     "syscalls_per_msg", "client_cpu_pct",  "client_bound", "msgs",
+                                     "rate_offered"};
+
+void echo_case(benchmark::State& state, const server_spec& spec, int conns, int size,
+               const std::string& mode, int rate_pct) {
+    if (!spec.missing.empty()) return sy::bench::skip(state, spec.missing);
+    const std::string& model = spec.name;
+    placement_t cpus = place();
+    server srv(spec, cpus.server);
+    if (!srv.error.empty()) return state.SkipWithError(srv.error.c_str());
+    double rate = 0;
+    if (mode == "open") {
+        auto it = closed_max().find(key(model, conns, size));
+        double max = 0;
+        if (it != closed_max().end()) {
+            max = it->second;
+        } else {  // calibrate: the closed-loop case was filtered out
+            std::string err;
+            json c = run_load(srv, conns, size, "closed", 0, cpus.client, err);
+            if (!err.empty()) return state.SkipWithError(("calibration: " + err).c_str());
+            max = c.value("msgs_per_second", 0.0);
+        }
+        rate = max * rate_pct / 100.0;
+        if (rate < 1) return state.SkipWithError("closed-loop maximum is zero");
+    }
+    json last;
+    double msgs = 0;
+    for (auto _ : state) {
+        std::string err;
+        json j = run_load(srv, conns, size, mode, rate, cpus.client, err);
+        if (!err.empty()) return state.SkipWithError(err.c_str());
+        if (j.value("verify_errors", 0) != 0) return state.SkipWithError("echoed bytes differ");
+        state.SetIterationTime(j.value("duration_s", duration_s()));
+        msgs += j.value("msgs", 0.0);
+        last = std::move(j);
+    }
+    if (mode == "closed") closed_max()[key(model, conns, size)] = last.value("msgs_per_second", 0.0);
+    for (const char* c : kCounters) {
+        auto it = last.find(c);
+        if (it != last.end() && it->is_number()) sy::bench::counter(state, c, it->get<double>());
+    }
+    sy::bench::counter(state, "conns", conns);
+    sy::bench::counter(state, "size", size);
+    sy::bench::counter(state, "pinned", cpus.server ? 1 : 0);
+    state.SetItemsProcessed(std::int64_t(msgs));
+    state.SetBytesProcessed(std::int64_t(msgs) * size * 2);
+    if (state.iterations() > 0 && msgs <= 0) state.SkipWithError("no message was echoed");
+}
+
+template <class T, std::size_t N>
+std::vector<int> v(const T (&a)[N]) {
+    return {std::begin(a), std::end(a)};
+}
+
+}  // namespace
+
+SY_WORKLOAD(echo) {
+    using sy::bench::name;
+    std::vector<int> conns = pick(v(kSmokeConns), v(kQuickConns), v(kFullConns));
+    std::vector<int> sizes = pick(v(kSmokeSizes), v(kSmokeSizes), v(kFullSizes));
+    const std::string echo_server = exe_dir() + "/switchyard-echo";
+    std::vector<server_spec> servers;
+    auto ours = [&](std::string_view m) {
+        servers.push_back({std::string(m), {echo_server, "--model", std::string(m)}, {}, ""});
+    };
+    ours("epoll");
+    sy::bench::for_each_task_model([&]<class R>() { ours(R::name); });
+    sy::bench::for_each_callback_model([&]<class R>() { ours(R::name); });
+    for (auto& p : peer_specs()) servers.push_back(std::move(p));
+    const int pool_conns = int(std::thread::hardware_concurrency());
+    const auto add = [](const std::string& n, std::function<void(benchmark::State&)> fn) {
+        return sy::bench::add_manual_time(n, std::move(fn))->Iterations(1);
+    };
+    for (const auto& spec : servers) {
+        const std::string& m = spec.name;
+        for (int s : sizes)
+            for (int c : conns) {
+                std::string n = name("echo", m, {{"conns", std::to_string(c)}, {"size", std::to_string(s)},
+                                                  {"mode", "closed"}});
+                if (m == "pool" && c > pool_conns) {
+                    add(n, [c, pool_conns](benchmark::State& st) {
+                        sy::bench::skip(st, "the pool's blocking handlers hold one worker per "
+                                            "connection; with one worker per CPU it serves " +
+                                                std::to_string(pool_conns) + " connections at once and the other " +
+                                                std::to_string(c - pool_conns) + " would never be answered");
+                    });
+                    continue;
+                }
+                add(n, [spec, c, s](benchmark::State& st) { echo_case(st, spec, c, s, "closed", 0); });
+            }
+        if (m == "pool" && kOpenConns > pool_conns) continue;  // see the closed-loop skip
+        const int open_conns = sy::bench::opts().size == sy::bench::tier::smoke ? 10 : kOpenConns;
+        for (int pct : kOpenRatesPct) {
+            if (sy::bench::opts().size != sy::bench::tier::full && pct != 50 && pct != 100) continue;
+            add(name("echo", m, {{"conns", std::to_string(open_conns)}, {"size", std::to_string(kOpenSize)},
+                                 {"mode", "open"}, {"rate", std::to_string(pct)}}),
+                [spec, open_conns, pct](benchmark::State& st) {
+                    echo_case(st, spec, open_conns, kOpenSize, "open", pct);
+                });
+        }
+    }
+}
