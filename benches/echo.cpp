@@ -62,6 +62,10 @@ constexpr int kOpenSize = 64;
 constexpr double kServerStartTimeoutS = 10;
 constexpr double kLoadSlackS = 30;  // beyond duration + warm-up, then killed
 
+// One load run per repetition; repetitions for echo are capped (each is a
+// load run of its own, and 17 servers x the sweep must fit the run budget).
+constexpr int kQuickRepetitions = 1, kFullRepetitions = 2;
+
 double duration_s() { return pick(0.2, 0.3, 0.5); }
 double warmup_s() { return pick(0.05, 0.1, 0.2); }
 
@@ -366,11 +370,17 @@ SY_WORKLOAD(echo) {
     for (auto& p : peer_specs()) servers.push_back(std::move(p));
     const int pool_conns = int(std::thread::hardware_concurrency());
     const auto add = [](const std::string& n, std::function<void(benchmark::State&)> fn) {
-        return sy::bench::add_manual_time(n, std::move(fn))->Iterations(1);
+        auto* b = sy::bench::add_manual_time(n, std::move(fn))->Iterations(1);
+        if (sy::bench::opts().size != sy::bench::tier::smoke)
+            b->Repetitions(pick(1, kQuickRepetitions, kFullRepetitions));
+        return b;
     };
     for (const auto& spec : servers) {
         const std::string& m = spec.name;
-        for (int s : sizes)
+        const bool peer = spec.argv.front() != echo_server;
+        for (int s : sizes) {
+            if (peer && s != kOpenSize) continue;  // peers: the 64-byte sweep
+
             for (int c : conns) {
                 std::string n = name("echo", m, {{"conns", std::to_string(c)}, {"size", std::to_string(s)},
                                                   {"mode", "closed"}});
@@ -385,10 +395,12 @@ SY_WORKLOAD(echo) {
                 }
                 add(n, [spec, c, s](benchmark::State& st) { echo_case(st, spec, c, s, "closed", 0); });
             }
+        }
         if (m == "pool" && kOpenConns > pool_conns) continue;  // see the closed-loop skip
         const int open_conns = sy::bench::opts().size == sy::bench::tier::smoke ? 10 : kOpenConns;
         for (int pct : kOpenRatesPct) {
-            if (sy::bench::opts().size != sy::bench::tier::full && pct != 50 && pct != 100) continue;
+            const bool few = sy::bench::opts().size != sy::bench::tier::full || peer;
+            if (few && pct != 50 && pct != 100) continue;
             add(name("echo", m, {{"conns", std::to_string(open_conns)}, {"size", std::to_string(kOpenSize)},
                                  {"mode", "open"}, {"rate", std::to_string(pct)}}),
                 [spec, open_conns, pct](benchmark::State& st) {

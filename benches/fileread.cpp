@@ -34,9 +34,11 @@ constexpr std::size_t kBlock = 4096;
 constexpr int kDepths[] = {1, 32};
 constexpr std::uint64_t kSmokeFileMiB = 8, kQuickFileMiB = 64, kFullFileMiB = 256;
 constexpr std::uint64_t kSmokeReads = 256, kReads = 20'000;  // per iteration
+constexpr std::uint64_t kDirectReads = 2'000;  // O_DIRECT reads go to the disk: ~50 us each
 
 std::uint64_t blocks() { return pick(kSmokeFileMiB, kQuickFileMiB, kFullFileMiB) * (1 << 20) / kBlock; }
-std::uint64_t reads() { return pick(kSmokeReads, kReads, kReads); }
+bool g_direct = false;  // set by each benchmark before it runs (one at a time)
+std::uint64_t reads() { return g_direct ? pick(kSmokeReads, kDirectReads, kDirectReads) : pick(kSmokeReads, kReads, kReads); }
 
 // The block read by the k-th read of stream s (a fixed pseudo-random walk).
 std::uint64_t block_of(std::uint64_t s, std::uint64_t k) {
@@ -130,6 +132,7 @@ void finish(benchmark::State& state, int depth, std::uint64_t sum) {
 }
 
 int pick_fd(benchmark::State& state, bool direct) {
+    g_direct = direct;
     const test_file& f = the_file();
     if (!f.error.empty()) {
         sy::bench::skip(state, f.error);

@@ -202,15 +202,20 @@ SY_WORKLOAD(skynet) {
                 if (n <= kThreadCanonicalMax) {
                     add(name("skynet", R::name, {{"n", ns}, {"workers", "1"}}),
                         [n, cfg](benchmark::State& st) { skynet_task<R>(st, n, shape::canonical, cfg); });
-                } else if (n <= kThreadSequentialMax) {
+                } else if (n <= kThreadSequentialMax && sy::bench::opts().size == sy::bench::tier::full) {
                     add(name("skynet", R::name, {{"n", ns}, {"workers", "1"}, {"shape", "sequential"}}),
                         [n, cfg](benchmark::State& st) { skynet_task<R>(st, n, shape::sequential, cfg); })
                         ->Iterations(1);  // ~6 s of thread creations
                 } else {
+                    const bool full = sy::bench::opts().size == sy::bench::tier::full;
                     add(name("skynet", R::name, {{"n", ns}, {"workers", "1"}, {"shape", "sequential"}}),
-                        [](benchmark::State& st) {
-                            sy::bench::skip(st, "1,111,111 thread creations take about a minute per "
-                                                "repetition; see n:100000/shape:sequential");
+                        [n, full](benchmark::State& st) {
+                            sy::bench::skip(st, std::to_string(tasks_for(n)) +
+                                                " thread creations take " +
+                                                (n > kThreadSequentialMax ? "about a minute" : "~6 s") +
+                                                " per repetition; " +
+                                                (full ? "see n:100000/shape:sequential"
+                                                      : "the default (non --quick) run measures n:100000"));
                         });
                 }
                 continue;

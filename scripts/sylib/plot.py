@@ -104,11 +104,22 @@ def new_figure(res: Results, title: str, nrows=1, ncols=1, height=None, sharey=F
     return fig, axes
 
 
+# A legend entry needs about this much height (inches) at fontsize "small".
+LEGEND_ENTRY_H = 0.2
+
+
 def one_legend(fig, axes, ncols, handles):
-    """The figure's single legend, outside the top-right panel."""
+    """The figure's single legend, outside the top-right panel. A figure too
+    short for all entries (e.g. one panel, a dozen peer systems) grows, so the
+    legend never runs into the footer."""
     if handles:
         axes[ncols - 1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0),
                                borderaxespad=0.0, fontsize="small", frameon=False)
+        need = LEGEND_ENTRY_H * len(handles) + FOOTER_H + 0.8  # title and margins
+        width, height = fig.get_size_inches()
+        if need > height:
+            fig.set_size_inches(width, need)
+            fig.get_layout_engine().set(rect=(0, FOOTER_H / need, 1, 1 - FOOTER_H / need))
     return fig
 
 
@@ -393,23 +404,37 @@ def _panel_keys(rows, keys) -> list[tuple]:
     return sorted(seen, key=natural_key)
 
 
+def _sleep_panels(rows):
+    """Burst: a panel per (mode, T). Steady: one panel for the mode, because
+    the bench lengthens T with N to keep the admission rate feasible (T is in
+    each point's name), so splitting by T would leave single points."""
+    panels = []
+    for mode, t_ms in _panel_keys(rows, ("mode", "sleep_ms")):
+        key = (mode, t_ms if mode != "steady" else None)
+        if key not in panels:
+            panels.append(key)
+    return panels
+
+
 def chart_sleep(res: Results):
     rows = res.ok("sleep")
-    panels = _panel_keys(rows, ("mode", "sleep_ms"))
+    panels = _sleep_panels(rows)
     if not rows or not panels:
         return None
     fig, axes = new_figure(res, "Sleep: N tasks each sleeping T ms — wall time / T and "
                                 "timer lateness, vs N", nrows=len(panels), ncols=2)
     models, marks = {}, set()
     for i, (mode, t_ms) in enumerate(panels):
-        sub = [b for b in rows if (b.params.get("mode"), b.params.get("sleep_ms")) == (mode, t_ms)]
+        sub = [b for b in rows if b.params.get("mode") == mode
+               and (t_ms is None or b.params.get("sleep_ms") == t_ms)]
         wall, late = axes[2 * i], axes[2 * i + 1]
         series = sweep(sub, tidy.WALL_OVER_T, "n", skip=("mode", "sleep_ms"))
         marks |= draw_lines(wall, series)
         models.update({s.label: s.model for s in series})
         wall.axhline(1.0, color="grey", ls=":", lw=1)
         set_scales(wall, all_x(series), all_y(series), xlog=True)
-        wall.set_title(f"{mode}, T = {t_ms} ms: wall / T (1 = ideal)", fontsize="small")
+        t_text = f"T = {t_ms} ms" if t_ms is not None else "T grows with N (in each name)"
+        wall.set_title(f"{mode}, {t_text}: wall / T (1 = ideal)", fontsize="small")
         wall.set_ylabel("wall time / T")
         ys = []
         for pct, ls in PERCENTILE_STYLES.items():
@@ -417,7 +442,7 @@ def chart_sleep(res: Results):
             marks |= draw_lines(late, ps, ls=ls, lw=1.2, markers=pct == MARKED_PERCENTILE)
             ys += all_y(ps)
         set_scales(late, all_x(series), ys, xlog=True)
-        late.set_title(f"{mode}, T = {t_ms} ms: lateness percentiles", fontsize="small")
+        late.set_title(f"{mode}, {t_text}: lateness percentiles", fontsize="small")
         late.set_ylabel("lateness (µs" + (", log scale)" if late.get_yscale() == "log" else ")"))
         for ax in (wall, late):
             ax.set_xlabel("N tasks (log scale)")
