@@ -299,7 +299,7 @@ std::string key(const std::string& model, int conns, int size) {
 
 constexpr const char* kCounters[] = {"msgs_per_second", "bytes_per_second", "p50_us",  "p90_us",
                                      "p99_us",          "p999_us",          "max_us",  "server_cpu_ns_per_msg",
-                                     "syscalls_per_msg", "client_cpu_pct",  "client_bound", "msgs",
+                                     "syscalls_per_msg", "client_cpu_pct",  "client_busy_pct", "client_bound", "msgs",
                                      "rate_offered"};
 
 void echo_case(benchmark::State& state, const server_spec& spec, int conns, int size,

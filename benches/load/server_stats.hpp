@@ -128,8 +128,17 @@ inline std::optional<server_cpu_delta> server_cpu_between(const std::optional<se
     return server_cpu_delta{b->stat_ns - a->stat_ns, "stat"};
 }
 
-// PID of a running perf child, for the time-limit signal handler.
+// The running perf child and its temporary files, for exits that skip
+// destructors (the time-limit signal handler, _Exit on errors).
 inline volatile sig_atomic_t g_perf_child = 0;
+inline char g_perf_files[2][64] = {};
+
+// Async-signal-safe: kills perf and removes its files.
+inline void abandon_perf() {
+    if (g_perf_child > 0) kill(g_perf_child, SIGKILL);
+    for (auto& f : g_perf_files)
+        if (f[0]) unlink(f);
+}
 
 // perf stat on another process, switched on and off over its control pipe.
 class syscall_counter {
@@ -141,6 +150,7 @@ public:
         stop();
         if (!out_path_.empty()) unlink(out_path_.c_str());
         if (!err_path_.empty()) unlink(err_path_.c_str());
+        g_perf_files[0][0] = g_perf_files[1][0] = '\0';
     }
 
     // Starts perf with events disabled and waits until it listens. False
@@ -158,6 +168,8 @@ public:
         }
         out_path_ = out_tmpl;
         err_path_ = err_tmpl;
+        std::snprintf(g_perf_files[0], sizeof g_perf_files[0], "%s", out_tmpl);
+        std::snprintf(g_perf_files[1], sizeof g_perf_files[1], "%s", err_tmpl);
         close(out_fd);
         int ctl[2], ack[2];
         if (pipe2(ctl, O_CLOEXEC) != 0) {
@@ -236,6 +248,8 @@ public:
             char* end = nullptr;
             const unsigned long long v = std::strtoull(line, &end, 10);
             if (end != line && *end == ',') count = v;
+            // Enabled, but the traced threads never ran while it was: none made a syscall.
+            else if (std::strncmp(line, "<not counted>", 13) == 0) count = 0;
             else {
                 std::string what(line, std::strcspn(line, ","));
                 note_ = "perf: event " + what;

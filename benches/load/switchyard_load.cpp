@@ -870,14 +870,14 @@ private:
 [[noreturn]] void die(int code, const std::string& line) {
     std::fprintf(stderr, "switchyard-load: %s\n", line.c_str());
     std::fflush(stderr);
-    if (g_perf_child > 0) kill(g_perf_child, SIGKILL);
+    abandon_perf();
     std::_Exit(code);
 }
 
 void on_time_limit(int) {
     static constexpr char kMsg[] = "switchyard-load: --time-limit reached, run aborted\n";
     [[maybe_unused]] auto r = write(2, kMsg, sizeof kMsg - 1);
-    if (g_perf_child > 0) kill(g_perf_child, SIGKILL);
+    abandon_perf();
     _exit(1);
 }
 
