@@ -50,6 +50,10 @@ WORKTREE_BASE = "."                             # --base .: both sides from the 
 # unless asked for (a cache from an earlier gate must not leak options).
 BUILD_OPTIONS = {"SY_TESTS": "OFF", "SY_SELFTEST": "OFF", "SY_SANITIZE": "",
                  "SY_TEST_SLOWDOWN": "OFF"}
+# What `gate --quick` (and --callgrind) gates when no --filter is given: the
+# user-space workloads, quick and steady enough for a CI job (two builds and
+# 2 x 6 rounds of the whole suite would take half an hour on 2 cores).
+QUICK_WORKLOADS = ("switch", "spawn", "skynet", "compute")
 
 
 @dataclass
@@ -363,6 +367,11 @@ def execute(cfg: GateConfig, *, log=sys.stderr, out=sys.stdout) -> int:
     if cfg.callgrind:
         cg.valgrind()
         cfg.settings.metric = "instructions"
+    if (cfg.quick or cfg.callgrind) and cfg.filter is None and cfg.targets is None:
+        cfg.filter = "^(" + "|".join(QUICK_WORKLOADS) + ")/"
+        cfg.targets = [f"bench_{w}" for w in QUICK_WORKLOADS] + ["sy_probe"]
+        print(f"switchyard gate: gating {', '.join(QUICK_WORKLOADS)} (use --filter for others)",
+              file=log)
     sides, sha = make_sides(cfg, log)
     base, cand = sides
     out_dir = cfg.out or cfg.work_dir / "out"
