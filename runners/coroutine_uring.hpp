@@ -117,12 +117,21 @@ private:
         std::deque<item> items;
         std::coroutine_handle<> waiter{};
         bool ended = false, orphaned = false, use_ring = false, is_recv = false;
+        bool paused = false;   // multishot cancelled for flow control, not ended
+        bool armed = false;    // an SQE of this op is in flight
+        bool closed = false;   // its fd was closed: end, never re-arm (the number may be reused)
+        unsigned held = 0;     // chunks delivered and not yet released
         std::array<char, detail::buffer_ring::kBufSize> own{};  // single-shot recv
     };
     static void stream_done(detail::uring_op* o, int res, unsigned flags) {
         auto* op = static_cast<stream_op*>(o);
         coroutine_uring_runner* rt = op->rt;
         bool more = op->multishot && (flags & IORING_CQE_F_MORE);
+        if (!more) op->armed = false;
+        if (op->paused && !more && res == -ECANCELED) {  // flow control, not an end
+            if (op->orphaned) delete op;
+            return;
+        }
         bool transient = !op->is_recv && (res == -EMFILE || res == -ENFILE || res == -ECONNABORTED ||
                                           res == -EINTR || res == -ENOMEM);
         if (res > 0 && op->orphaned && op->is_recv) {  // nobody reads it any more
@@ -140,9 +149,14 @@ private:
                 }
             }
             op->items.push_back(it);
-            if (!more && (op->use_ring || !op->is_recv)) rt->backend().submit(op);  // re-arm
+            if (op->is_recv && op->use_ring && ++op->held >= detail::kMaxHeldChunks && more &&
+                !op->paused) {
+                op->paused = true;  // the reader is behind: stop receiving (backpressure)
+                rt->backend().cancel_op(op);
+            }
+            if (!more && !op->paused && (op->use_ring || !op->is_recv)) rearm(op);
         } else if (transient) {
-            if (!more) rt->backend().submit(op);
+            if (!more) rearm(op);
             return;
         } else if (res == -ENOBUFS && op->use_ring) {
             if (!more) rt->starved_.push_back(op);  // re-armed by the next release
@@ -161,6 +175,13 @@ private:
             rt->make_ready(std::exchange(op->waiter, {}));
         }
     }
+    static void rearm(stream_op* op) {
+        if (op->closed) return stream_done(op, -ECANCELED, 0);  // ends it
+        op->armed = true;
+        op->rt->backend().submit(op);
+    }
+    // Closing an fd ends its streams that wait for buffers or are paused
+    // (neither is in flight, so no completion would end them).
     void end_starved(int fd) {
         for (std::size_t i = 0; i < starved_.size();) {
             stream_op* op = starved_[i];
@@ -171,8 +192,15 @@ private:
             starved_.erase(starved_.begin() + std::ptrdiff_t(i));
             stream_done(op, -ECANCELED, 0);
         }
+        for (stream_op* op : open_) {
+            if (op->fd != fd || op->ended) continue;
+            op->closed = true;
+            op->paused = false;  // its -ECANCELED is an end now, not a pause
+            if (!op->armed) stream_done(op, -ECANCELED, 0);  // not in flight: end it here
+        }
     }
     std::vector<stream_op*> starved_;
+    std::vector<stream_op*> open_;  // streams not yet destroyed by their reader
 
 public:
     // A stream of items from one multishot op. Destroying it early leaves
@@ -201,12 +229,20 @@ public:
                 op_->prep = &detail::prep_accept;
                 op_->poll_events = POLLIN;
             }
+            op_->armed = true;
             io.submit(op_);
+            rt.open_.push_back(op_);
         }
         ~stream() {
+            auto& open = op_->rt->open_;
+            std::erase(open, op_);
             for (const item& it : op_->items)  // unread chunks hand their buffers back
                 if (op_->is_recv && op_->use_ring && it.n > 0) op_->rt->backend().buffers().release(it.bid);
             op_->items.clear();
+            if (op_->paused && !op_->armed) {  // paused and idle: nothing will complete it
+                delete op_;
+                return;
+            }
             if (op_->ended)
                 delete op_;
             else
@@ -237,14 +273,19 @@ public:
             auto& io = op_->rt->backend();
             if (op_->use_ring) {
                 io.buffers().release(it.bid);
+                if (op_->held > 0) --op_->held;
+                if (op_->paused && !op_->armed && !op_->ended && op_->held < detail::kMaxHeldChunks / 2) {
+                    op_->paused = false;  // caught up: receive again
+                    rearm(op_);
+                }
                 auto& starved = op_->rt->starved_;
                 if (!starved.empty()) {
                     stream_op* s = starved.back();
                     starved.pop_back();
-                    io.submit(s);
+                    rearm(s);
                 }
-            } else if (!op_->ended) {
-                io.submit(op_);  // single-shot: the next recv reuses our buffer
+            } else if (!op_->ended && !op_->armed) {
+                rearm(op_);  // single-shot: the next recv reuses our buffer
             }
         }
 

@@ -166,6 +166,7 @@ public:
         auto* n = new recv_node<std::decay_t<F>>(this, std::forward<F>(f));
         n->fd = fd;
         n->use_ring = io_.can_recv_multishot();
+        n->armed = true;
         if (n->use_ring) {
             io_.buffers();  // registered before the first SQE uses it
             n->multishot = true;
@@ -182,13 +183,18 @@ public:
         auto* op = static_cast<recv_base*>(c.owner);
         if (op->use_ring) {
             io_.buffers().release(c.bid);
+            if (op->held > 0) --op->held;
+            if (op->paused && !op->armed && op->held < detail::kMaxHeldChunks / 2) {
+                op->paused = false;  // caught up: receive again
+                rearm(op);
+            }
             if (!starved_.empty()) {  // a recv stopped for want of buffers: re-arm it
                 recv_base* s = starved_.back();
                 starved_.pop_back();
-                io_.submit(s);
+                rearm(s);
             }
-        } else {
-            io_.submit(op);  // single-shot: the next recv reuses the op's buffer
+        } else if (!op->armed) {
+            rearm(op);  // single-shot: the next recv reuses the op's buffer
         }
     }
     // Which receive paths this runner uses, for results' context.
@@ -245,11 +251,21 @@ public:
 private:
     struct recv_base : detail::uring_rw_op, detail::pooled {
         bool use_ring = false;
+        bool paused = false;  // multishot cancelled for flow control, not ended
+        bool armed = false;   // an SQE of this op is in flight
+        bool closed = false;  // its fd was closed: end, never re-arm (the number may be reused)
+        unsigned held = 0;    // chunks delivered and not yet released
         std::array<char, detail::buffer_ring::kBufSize> own{};  // single-shot fallback
         void (*cancelled)(recv_base*) = nullptr;  // ends a parked recv (not in flight)
     };
-    // A recv parked for want of buffers is not in flight, so cancelling its
-    // fd would not end it: end it here, before the fd number can be reused.
+    void rearm(recv_base* op) {
+        if (op->closed) return op->cancelled(op);  // ends it
+        op->armed = true;
+        io_.submit(op);
+    }
+    // A recv parked for want of buffers, or paused for flow control, is not in
+    // flight, so cancelling its fd would not end it: end it here, before the
+    // fd number can be reused.
     void end_starved(int fd) {
         for (std::size_t i = 0; i < starved_.size();) {
             if (starved_[i]->fd == fd) {
@@ -260,6 +276,19 @@ private:
                 ++i;
             }
         }
+        for (std::size_t i = 0; i < open_.size();) {
+            recv_base* op = open_[i];
+            if (op->fd != fd) {
+                ++i;
+                continue;
+            }
+            op->closed = true;
+            op->paused = false;  // its -ECANCELED is an end now, not a pause
+            if (!op->armed)
+                op->cancelled(op);  // not in flight: end it here (removes itself from open_)
+            else
+                ++i;
+        }
     }
     template <class F>
     struct recv_node final : recv_base {
@@ -269,13 +298,20 @@ private:
             this->complete = &done;
             this->cancelled = [](recv_base* b) {
                 auto* self = static_cast<recv_node*>(b);
-                self->fn(io_result(-ECANCELED), recv_chunk{});
-                delete self;
+                self->finish(io_result(-ECANCELED));
             };
+            r->open_.push_back(this);
+        }
+        void finish(io_result res) {
+            std::erase(rt->open_, static_cast<recv_base*>(this));
+            fn(res, recv_chunk{});
+            delete this;
         }
         static void done(detail::uring_op* o, int res, unsigned flags) {
             auto* self = static_cast<recv_node*>(o);
             bool more = self->multishot && (flags & IORING_CQE_F_MORE);
+            if (!more) self->armed = false;
+            if (self->paused && !more && res == -ECANCELED) return;  // flow control, not an end
             if (res > 0) {
                 recv_chunk c{};
                 c.owner = self;
@@ -285,8 +321,13 @@ private:
                 } else {
                     c.data = self->own.data();
                 }
+                if (self->use_ring && ++self->held >= detail::kMaxHeldChunks && more && !self->paused) {
+                    self->paused = true;  // the reader is behind: stop receiving (backpressure)
+                    self->rt->io_.cancel_op(self);
+                }
+                bool rearm_now = self->use_ring && !more && !self->paused;
                 self->fn(io_result(res), c);
-                if (self->use_ring && !more) self->rt->io_.submit(self);  // multishot ended early
+                if (rearm_now) self->rt->rearm(self);  // multishot ended early
                 return;
             }
             if (res == -ENOBUFS && self->use_ring) {  // all buffers held: wait for a release
@@ -294,8 +335,7 @@ private:
                 return;
             }
             if (more) return;  // an error CQE of a still-armed multishot: wait for the last
-            self->fn(io_result(res), recv_chunk{});
-            delete self;
+            self->finish(io_result(res));
         }
     };
 
@@ -321,6 +361,7 @@ private:
     detail::timer_wheel wheel_;
     std::size_t held_ = 0;
     std::vector<recv_base*> starved_;  // multishot recvs waiting for buffers
+    std::vector<recv_base*> open_;     // recv streams not yet ended
     std::thread::id owner_;
     std::unique_ptr<detail::offload_pool> offload_;
 };

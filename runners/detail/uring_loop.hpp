@@ -34,6 +34,10 @@ struct uring_unavailable : std::runtime_error {
 namespace detail {
 
 inline constexpr unsigned kRingEntries = 4096;
+// Flow control of a multishot recv: once a stream holds this many chunks its
+// reader has not released, the recv is cancelled (the peer's sends then block:
+// backpressure); it is re-armed when fewer than half remain.
+inline constexpr unsigned kMaxHeldChunks = 8;
 
 struct uring_op {
     // Called with the CQE's res and flags.
@@ -88,6 +92,13 @@ public:
         op->prep(op, s);
         io_uring_sqe_set_data(s, op);
         ++inflight_;
+    }
+    // Cancel one op in flight (its last completion arrives as usual, with
+    // -ECANCELED unless it completed first). Queued for the next submission.
+    void cancel_op(uring_op* op) {
+        io_uring_sqe* s = sqe();
+        io_uring_prep_cancel64(s, reinterpret_cast<std::uint64_t>(op), 0);
+        io_uring_sqe_set_data(s, nullptr);
     }
     // Cancel every op in flight on fd (their completions arrive as usual,
     // with -ECANCELED). Submits at once, because the kernel matches the file
