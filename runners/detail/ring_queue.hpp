@@ -5,7 +5,11 @@
 
 #include <cstddef>
 #include <memory>
+#include <new>
+#include <string>
 #include <utility>
+
+#include "runners/errors.hpp"
 
 namespace sy::detail {
 
@@ -31,7 +35,13 @@ private:
         return c;
     }
     [[gnu::noinline, gnu::cold]] void grow() {
-        auto bigger = std::make_unique<T[]>(cap_ * 2);
+        std::unique_ptr<T[]> bigger;
+        try {
+            bigger = std::make_unique<T[]>(cap_ * 2);
+        } catch (const std::bad_alloc&) {
+            throw resource_error("ready queue: cannot grow to " + std::to_string(cap_ * 2) +
+                                 " entries: out of memory (memory limit, ulimit -v)");
+        }
         std::size_t n = size();
         for (std::size_t i = 0; i < n; ++i) bigger[i] = std::move(buf_[(head_ + i) & (cap_ - 1)]);
         buf_ = std::move(bigger);
