@@ -13,6 +13,7 @@
 
 #include "runners/detail/callback.hpp"
 #include "runners/detail/fd_ops.hpp"
+#include "runners/detail/owned_task.hpp"
 #include "runners/errors.hpp"
 #include "runners/task.hpp"
 
@@ -32,19 +33,9 @@ public:
 
     // ---- spawn / join -------------------------------------------------------------
     template <class T>
-    class join_handle {
+    class join_handle : public detail::owned_task<T, false> {
     public:
-        join_handle() = default;
-        explicit join_handle(std::coroutine_handle<detail::promise<T>> h) : h_(h) {}
-        join_handle(join_handle&& o) noexcept : h_(std::exchange(o.h_, {})) {}
-        join_handle& operator=(join_handle&& o) noexcept {
-            if (this != &o) {
-                drop();
-                h_ = std::exchange(o.h_, {});
-            }
-            return *this;
-        }
-        ~join_handle() { drop(); }
+        using detail::owned_task<T, false>::owned_task;
         [[nodiscard]] auto join() noexcept {
             struct awaiter {
                 std::coroutine_handle<detail::promise<T>> h;
@@ -54,21 +45,8 @@ public:
                 }
                 T await_resume() { return h.promise().take(); }
             };
-            return awaiter{h_};
+            return awaiter{this->h_};
         }
-        bool done() const { return h_ && (h_.promise().state & detail::kDone); }
-        T result() { return h_.promise().take(); }
-
-    private:
-        void drop() {
-            if (!h_) return;
-            if (h_.promise().state & detail::kDone)
-                h_.destroy();
-            else
-                h_.promise().state |= detail::kDetached;
-            h_ = {};
-        }
-        std::coroutine_handle<detail::promise<T>> h_{};
     };
 
     template <class T>

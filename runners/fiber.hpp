@@ -26,6 +26,7 @@
 #include "runners/detail/fd_ops.hpp"
 #include "runners/detail/frame_pool.hpp"
 #include "runners/detail/intrusive.hpp"
+#include "runners/detail/owned_task.hpp"
 #include "runners/detail/offload_pool.hpp"
 #include "runners/detail/ring_queue.hpp"
 #include "runners/detail/stack_pool.hpp"
@@ -66,46 +67,19 @@ public:
 
     // ---- spawn / join ------------------------------------------------------------
     template <class T>
-    class join_handle {
+    class join_handle : public detail::owned_task<T, false, fiber_runner> {
     public:
-        join_handle() = default;
-        join_handle(fiber_runner* rt, std::coroutine_handle<detail::promise<T>> h) : rt_(rt), h_(h) {}
-        join_handle(join_handle&& o) noexcept
-            : rt_(o.rt_), h_(std::exchange(o.h_, {})) {}
-        join_handle& operator=(join_handle&& o) noexcept {
-            if (this != &o) {
-                drop();
-                rt_ = o.rt_;
-                h_ = std::exchange(o.h_, {});
-            }
-            return *this;
-        }
-        ~join_handle() { drop(); }
-
+        using detail::owned_task<T, false, fiber_runner>::owned_task;
         [[nodiscard]] auto join() {
             return detail::sync_await([this]() -> T {
-                auto& p = h_.promise();
+                auto& p = this->h_.promise();
                 while (!(p.state & detail::kDone)) {
-                    p.ext = rt_->current_;
-                    rt_->suspend();
+                    p.ext = this->rt_->current_;
+                    this->rt_->suspend();
                 }
                 return p.take();
             });
         }
-        bool done() const { return h_ && (h_.promise().state & detail::kDone); }
-        T result() { return h_.promise().take(); }
-
-    private:
-        void drop() {
-            if (!h_) return;
-            if (h_.promise().state & detail::kDone)
-                h_.destroy();
-            else
-                h_.promise().state |= detail::kDetached;
-            h_ = {};
-        }
-        fiber_runner* rt_ = nullptr;
-        std::coroutine_handle<detail::promise<T>> h_{};
     };
 
     // The fiber (and its stack) is created when it first runs, so spawned
@@ -122,7 +96,7 @@ public:
         };
         ++live_;
         ready_.push(rec);
-        return join_handle<T>{this, h};
+        return join_handle<T>{h, this};
     }
 
     // ---- yield / sleep -------------------------------------------------------------

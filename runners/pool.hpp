@@ -41,45 +41,23 @@ public:
     pool_runner& operator=(const pool_runner&) = delete;
 
     template <class T>
-    class join_handle {
+    class join_handle : public detail::owned_task<T, true, pool_runner> {
     public:
-        join_handle() = default;
-        join_handle(pool_runner* rt, std::coroutine_handle<detail::promise<T>> h) : rt_(rt), h_(h) {}
-        join_handle(join_handle&& o) noexcept : rt_(o.rt_), h_(std::exchange(o.h_, {})) {}
-        join_handle& operator=(join_handle&& o) noexcept {
-            if (this != &o) {
-                drop();
-                rt_ = o.rt_;
-                h_ = std::exchange(o.h_, {});
-            }
-            return *this;
-        }
-        ~join_handle() { drop(); }
+        using detail::owned_task<T, true, pool_runner>::owned_task;
+        // Joining runs the joiner's own queued tasks meanwhile (helping join).
         [[nodiscard]] auto join() {
             return detail::sync_await([this]() -> T {
-                detail::wait_blocking(h_.promise(), [this] { return rt_->help_one(); });
-                return h_.promise().take();
+                detail::wait_blocking(this->h_.promise(), [this] { return this->rt_->help_one(); });
+                return this->h_.promise().take();
             });
         }
-        T result() {
-            detail::wait_blocking(h_.promise(), [] { return false; });
-            return h_.promise().take();
-        }
-
-    private:
-        void drop() {
-            if (h_) detail::drop_blocking(h_, h_.promise());
-            h_ = {};
-        }
-        pool_runner* rt_ = nullptr;
-        std::coroutine_handle<detail::promise<T>> h_{};
     };
 
     template <class T>
     join_handle<T> spawn(task<T> t) {
         auto h = t.release();
         submit({h, &h.promise()});
-        return join_handle<T>{this, h};
+        return join_handle<T>{h, this};
     }
 
     template <class T>

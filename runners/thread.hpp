@@ -16,6 +16,7 @@
 #include "runners/detail/blocking.hpp"
 #include "runners/detail/co_scheduler.hpp"  // outcome_box
 #include "runners/detail/fd_ops.hpp"
+#include "runners/detail/owned_task.hpp"
 #include "runners/detail/offload_pool.hpp"
 #include "runners/detail/sync_awaiter.hpp"
 #include "runners/task.hpp"
@@ -140,36 +141,12 @@ public:
     thread_runner& operator=(const thread_runner&) = delete;
 
     template <class T>
-    class join_handle {
+    class join_handle : public detail::owned_task<T, true> {
     public:
-        join_handle() = default;
-        explicit join_handle(std::coroutine_handle<detail::promise<T>> h) : h_(h) {}
-        join_handle(join_handle&& o) noexcept : h_(std::exchange(o.h_, {})) {}
-        join_handle& operator=(join_handle&& o) noexcept {
-            if (this != &o) {
-                drop();
-                h_ = std::exchange(o.h_, {});
-            }
-            return *this;
-        }
-        ~join_handle() { drop(); }
+        using detail::owned_task<T, true>::owned_task;
         [[nodiscard]] auto join() {
-            return detail::sync_await([this]() -> T {
-                detail::wait_blocking(h_.promise(), [] { return false; });
-                return h_.promise().take();
-            });
+            return detail::sync_await([this]() -> T { return this->result(); });
         }
-        T result() {
-            detail::wait_blocking(h_.promise(), [] { return false; });
-            return h_.promise().take();
-        }
-
-    private:
-        void drop() {
-            if (h_) detail::drop_blocking(h_, h_.promise());
-            h_ = {};
-        }
-        std::coroutine_handle<detail::promise<T>> h_{};
     };
 
     template <class T>

@@ -38,6 +38,7 @@
 #include "runners/detail/clock.hpp"
 #include "runners/detail/frame_pool.hpp"
 #include "runners/detail/intrusive.hpp"
+#include "runners/detail/owned_task.hpp"
 #include "runners/detail/offload_pool.hpp"
 #include "runners/detail/remote_queue.hpp"
 #include "runners/detail/ring_queue.hpp"
@@ -94,20 +95,9 @@ public:
 
     // ---- spawn / join ----------------------------------------------------------
     template <class T>
-    class join_handle {
+    class join_handle : public owned_task<T, false> {
     public:
-        join_handle() = default;
-        explicit join_handle(std::coroutine_handle<promise<T>> h) : h_(h) {}
-        join_handle(join_handle&& o) noexcept : h_(std::exchange(o.h_, {})) {}
-        join_handle& operator=(join_handle&& o) noexcept {
-            if (this != &o) {
-                drop();
-                h_ = std::exchange(o.h_, {});
-            }
-            return *this;
-        }
-        ~join_handle() { drop(); }
-
+        using owned_task<T, false>::owned_task;
         [[nodiscard]] auto join() noexcept {
             struct awaiter {
                 std::coroutine_handle<promise<T>> h;
@@ -120,21 +110,8 @@ public:
                 }
                 T await_resume() { return h.promise().take(); }
             };
-            return awaiter{h_};
+            return awaiter{this->h_};
         }
-        bool done() const { return h_ && (h_.promise().state & kDone); }
-        T result() { return h_.promise().take(); }  // after done()
-
-    private:
-        void drop() {
-            if (!h_) return;
-            if (h_.promise().state & kDone)
-                h_.destroy();
-            else
-                h_.promise().state |= kDetached;  // destroys itself at the end
-            h_ = {};
-        }
-        std::coroutine_handle<promise<T>> h_{};
     };
 
     // Starts `t` concurrently (it runs when the current task suspends).
