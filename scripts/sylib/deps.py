@@ -22,10 +22,13 @@ PYTHON = ["python3-matplotlib", "python3-numpy", "python3-scipy"]
 TEST = ["python3-pytest"]
 # Extra for `switchyard gate` (its --callgrind mode counts instructions).
 GATE = ["valgrind"]
-# The peer systems of the echo and pybench workloads (runners/peers/), for
-# `run` and `test` unless --no-peers. nodejs may come from another apt
-# repository (e.g. nodesource): any installed `nodejs` package will do.
-PEERS = ["python3-uvloop", "python3-gevent", "nodejs", "golang-go"]
+# The peer systems of the echo and pybench workloads (runners/peers/), and
+# the real servers of the redis and http workloads (plus wrk, their HTTP
+# cross-check), for `run` and `test` unless --no-peers. nodejs may come from
+# another apt repository (e.g. nodesource): any installed `nodejs` package
+# will do.
+PEERS = ["python3-uvloop", "python3-gevent", "nodejs", "golang-go",
+         "redis-server", "nginx", "wrk"]
 
 
 def packages_for(command: str, *, peers: bool = True) -> list[str]:
