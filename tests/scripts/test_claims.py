@@ -390,3 +390,17 @@ def test_bad_input_is_one_line_exit_2(name, needle):
 
 def test_empty_results_dir_is_one_line_exit_2(tmp_path):
     assert "no result JSON files" in one_line_error(sy("claims", tmp_path, timeout=120))
+
+
+def test_real_servers_judge_each_concurrency_against_sequential():
+    """Each concurrency is its own comparison (it was one: the last row seen
+    replaced the others): concurrency 10 gains 5x, 100 loses (0.5x)."""
+    def add(g):
+        g.add("redis/thread/op:get/mode:sequential/concurrency:1/pipeline:1", 1e9, {"requests": 1e3})
+        g.add("redis/thread/op:get/mode:concurrent/concurrency:10/pipeline:1", 1e9 / 5, {"requests": 1e3})
+        g.add("redis/thread/op:get/mode:concurrent/concurrency:100/pipeline:1", 1e9 * 2, {"requests": 1e3})
+    e = verdict_of(12, add)
+    ratios = sorted(f.value for f in e.figures if f.passed is not None)
+    assert len(ratios) == 2 and ratios[0] == pytest.approx(0.5, rel=0.1) \
+        and ratios[1] == pytest.approx(5.0, rel=0.1)
+    assert e.verdict == ONLY and "concurrency" in e.condition

@@ -8,14 +8,12 @@ it first); skipped with the reason when it is not built.
 import resource
 import signal
 import socket
-import subprocess
 from dataclasses import dataclass, field
 
 import pytest
 
 from conftest import TEST_BUILD
-from test_peers import (FLOOD_LIMIT, connect, flood, no_leftovers, payload,  # noqa: F401
-                        recv_exactly, reset, start)
+from test_peers import FLOOD_LIMIT, connect, flood, payload, recv_exactly, reset, start
 
 SERVERS = ["epoll", "thread", "pool", "fiber", "coroutine", "coroutine_uring", "uring", "libuv"]
 MANY = 10_000           # connections open at once

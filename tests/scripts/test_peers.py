@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, one_line_error, sy
+from conftest import REPO, _stat, descendants, one_line_error, sy
 
 from sylib import deps, main, peers, run
 from sylib.results import InputError, load_gb_json
@@ -39,58 +39,6 @@ SIZES = (1, 64, 16384)
 PEER_NAMES = [p.name for p in peers.load(Path("/nonexistent-build"))]
 FIXED_NAMES = {"py_asyncio", "py_asyncio_proto", "py_uvloop", "py_uvloop_proto", "py_gevent",
                "py_threads", "node", "go_gomaxprocs1", "go"}
-
-
-# ---- process bookkeeping --------------------------------------------------------------
-
-def _stat(pid: int):
-    """(ppid, pgid, session) of a live process, None when it is gone or a zombie."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2:].split()
-    if fields[0] in ("Z", "X"):
-        return None
-    return int(fields[1]), int(fields[2]), int(fields[3])
-
-
-def _pids():
-    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
-
-
-def descendants(root: int) -> set:
-    parent = {p: s[0] for p in _pids() if (s := _stat(p))}
-    found, frontier = set(), {root}
-    while frontier:
-        frontier = {p for p, pp in parent.items() if pp in frontier} - found
-        found |= frontier
-    return found
-
-
-def session_members(sid: int) -> set:
-    return {p for p in _pids() if (s := _stat(p)) and s[2] == sid}
-
-
-@pytest.fixture
-def no_leftovers():
-    """Fails the test if it leaves a child or a member of a session it started."""
-    sessions = []
-    before = descendants(os.getpid())
-    yield sessions
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while True:
-        left = (descendants(os.getpid()) - before) | {p for s in sessions
-                                                      for p in session_members(s)}
-        if not left or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    for sid in sessions:
-        try:
-            os.killpg(sid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    assert not left, f"processes left behind: {sorted(left)}"
 
 
 # ---- the peers ------------------------------------------------------------------------
