@@ -131,6 +131,7 @@ void brigade_callback(benchmark::State& state, int k) {
         const std::uint64_t hops = laps * std::uint64_t(k);
         R rt;
         std::uint64_t token = 0;
+        sy::bench::thread_peak threads;
         for (auto _ : state) {
             state.PauseTiming();  // a fresh ring per iteration (the last hop closes it)
             cb_brigade<R> b{rt, ring(k), hops, 0, std::vector<std::uint64_t>(std::size_t(k), 0)};
@@ -139,9 +140,11 @@ void brigade_callback(benchmark::State& state, int k) {
             std::uint64_t zero = 0;
             [[maybe_unused]] ssize_t w = ::write(b.r.wr[std::size_t(k - 1)], &zero, sizeof zero);
             rt.run();  // the token enters member 0 and goes round until the last hop
+            threads.sample_once();
             token = b.token;
         }
         finish(state, hops, token);
+        threads.publish(state);
     });
 }
 

@@ -66,8 +66,8 @@ constexpr double kLoadSlackS = 30;  // beyond duration + warm-up, then killed
 // load run of its own, and 17 servers x the sweep must fit the run budget).
 constexpr int kQuickRepetitions = 1, kFullRepetitions = 2;
 
-double duration_s() { return pick(0.2, 0.3, 0.5); }
-double warmup_s() { return pick(0.05, 0.1, 0.2); }
+double duration_s() { return pick(0.2, 0.3, 0.4); }
+double warmup_s() { return pick(0.05, 0.1, 0.15); }
 
 std::string exe_dir() {
     char buf[4096];

@@ -146,7 +146,8 @@ int pick_fd(benchmark::State& state, bool direct) {
 }
 
 template <class R>
-sy::task<void> fileread_main(R& rt, benchmark::State& state, int fd, int depth, std::uint64_t& sum) {
+sy::task<void> fileread_main(R& rt, benchmark::State& state, int fd, int depth, std::uint64_t& sum,
+                             sy::bench::thread_peak& threads) {
     const std::uint64_t per = reads() / std::uint64_t(depth);
     std::vector<typename R::template join_handle<std::uint64_t>> hs;
     for (auto _ : state) {
@@ -154,6 +155,7 @@ sy::task<void> fileread_main(R& rt, benchmark::State& state, int fd, int depth, 
         std::uint64_t total = 0;
         for (auto& h : hs) {
             std::uint64_t v = co_await h.join();
+            threads.sample_once();  // other streams still reading: their threads exist
             total = (v == UINT64_MAX || total == UINT64_MAX) ? UINT64_MAX : total + v;
         }
         hs.clear();
@@ -168,8 +170,10 @@ void fileread_task(benchmark::State& state, int depth, bool direct) {
     sy::bench::guarded(state, [&] {
         auto rt = sy::bench::make_runner<R>({});
         std::uint64_t sum = 0;
-        rt->run(fileread_main(*rt, state, fd, depth, sum));
+        sy::bench::thread_peak threads;
+        rt->run(fileread_main(*rt, state, fd, depth, sum, threads));
         finish(state, depth, sum);
+        threads.publish(state);
     });
 }
 
@@ -203,14 +207,17 @@ void fileread_callback(benchmark::State& state, int depth, bool direct) {
     sy::bench::guarded(state, [&] {
         R rt;
         std::uint64_t sum = 0;
+        sy::bench::thread_peak threads;
         for (auto _ : state) {
             cb_reader<R> r{rt, fd, reads() / std::uint64_t(depth), 0, false,
                            std::vector<aligned_buffer>(std::size_t(depth))};
             for (int s = 0; s < depth; ++s) r.next(std::uint64_t(s), 0);
             rt.run();
+            threads.sample_once();  // libuv's fs threadpool, io_uring's io-wq workers
             sum = r.broken ? UINT64_MAX : r.sum;
         }
         finish(state, depth, sum);
+        threads.publish(state);
     });
 }
 

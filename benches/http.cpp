@@ -302,8 +302,10 @@ void http_callback(benchmark::State& state, std::size_t size, int concurrency) {
         auto cs = conns(concurrency);
         auto ps = protos(size, concurrency);
         rs::reply_stats setup;
-        rs::callback_main(rt, state, s->addr, cs, ps, setup);
+        sy::bench::thread_peak threads;
+        rs::callback_main(rt, state, s->addr, cs, ps, setup, threads);
         finish(state, setup, ps, size, pin.pinned());
+        threads.publish(state);
     });
 }
 

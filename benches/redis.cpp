@@ -268,8 +268,10 @@ void redis_callback(benchmark::State& state, op what, int concurrency, int pipel
         auto cs = conns(concurrency);
         auto ps = protos(what, concurrency, pipeline);
         rs::reply_stats setup;
-        rs::callback_main(rt, state, s->addr, cs, ps, setup);
+        sy::bench::thread_peak threads;
+        rs::callback_main(rt, state, s->addr, cs, ps, setup, threads);
         rs::finish(state, setup, ps, requests(), kValueSize, pin.pinned());
+        threads.publish(state);
     });
 }
 

@@ -75,7 +75,7 @@ constexpr std::uint64_t kFiberGuardedMax = 10'000;
 constexpr std::uint64_t kLargeN = 100'000;  // from here: one iteration per repetition
 // Below kLargeN an iteration is one T (>= 10 ms) of mostly waiting: in the
 // full tier 0.05 s per repetition (about 5 iterations, every task's
-// lateness pooled) instead of the suite's 0.2 s keeps the binary within
+// lateness pooled) instead of the suite's 0.15 s keeps the binary within
 // its time budget.
 constexpr double kFullMinTime = 0.05;
 constexpr std::int64_t kUnset = std::numeric_limits<std::int64_t>::min();

@@ -36,11 +36,13 @@ void finish(benchmark::State& state, std::uint64_t n, std::uint64_t sum, bool ca
 sy::task<std::uint64_t> leaf(std::uint64_t i) { co_return i; }
 
 template <class R>
-sy::task<void> spawn_main(R& rt, benchmark::State& state, std::uint64_t n, std::uint64_t& sum) {
+sy::task<void> spawn_main(R& rt, benchmark::State& state, std::uint64_t n, std::uint64_t& sum,
+                          sy::bench::thread_peak& threads) {
     std::vector<typename R::template join_handle<std::uint64_t>> handles;
     handles.reserve(n);
     for (auto _ : state) {
         for (std::uint64_t i = 0; i < n; ++i) handles.push_back(rt.spawn(leaf(i)));
+        threads.sample_once();  // with the n tasks spawned (threads: all running)
         std::uint64_t s = 0;
         for (auto& h : handles) s += co_await h.join();
         handles.clear();
@@ -53,8 +55,10 @@ void spawn_task(benchmark::State& state, std::uint64_t n, bool capped) {
     sy::bench::guarded(state, [&] {
         auto rt = sy::bench::make_runner<R>({});
         std::uint64_t sum = 0;
-        rt->run(spawn_main(*rt, state, n, sum));
+        sy::bench::thread_peak threads;
+        rt->run(spawn_main(*rt, state, n, sum, threads));
         finish(state, n, sum, capped);
+        threads.publish(state);
     });
 }
 
@@ -63,13 +67,16 @@ void spawn_callback(benchmark::State& state, std::uint64_t n) {
     sy::bench::guarded(state, [&] {
         R rt;
         std::uint64_t sum = 0;
+        sy::bench::thread_peak threads;
         for (auto _ : state) {
             std::uint64_t s = 0;
             for (std::uint64_t i = 0; i < n; ++i) rt.post([&s, i] { s += i; });
             rt.run();  // returns when every posted task has run
+            threads.sample_once();
             sum = s;
         }
         finish(state, n, sum, false);
+        threads.publish(state);
     });
 }
 

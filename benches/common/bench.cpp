@@ -1,6 +1,10 @@
 // Naming, registration defaults and result checks shared by all benches.
 #include "benches/common/bench.hpp"
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -61,6 +65,44 @@ int os_threads() {
         f.ignore(1 << 12, '\n');
     }
     return 0;
+}
+
+namespace {
+
+// voluntary + nonvoluntary context switches of one thread, -1 if it is gone.
+long context_switches(long tid) {
+    std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/status");
+    std::string key;
+    long total = -1, n = 0;
+    while (f >> key) {
+        if (key == "voluntary_ctxt_switches:" || key == "nonvoluntary_ctxt_switches:") {
+            f >> n;
+            total = (total < 0 ? 0 : total) + n;
+        }
+        f.ignore(1 << 12, '\n');
+    }
+    return total;
+}
+
+}  // namespace
+
+thread_peak::thread_peak() {
+    const long self = long(::gettid());
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+        char* end = nullptr;
+        const std::string name = e.path().filename().string();
+        const long tid = std::strtol(name.c_str(), &end, 10);
+        if (*end != '\0' || tid == self) continue;
+        if (long s = context_switches(tid); s >= 0) earlier_.push_back({tid, s});
+    }
+}
+
+int thread_peak::sample() const {
+    int n = os_threads();
+    for (const earlier& t : earlier_)
+        if (context_switches(t.tid) == t.switches) --n;  // still there, has not run
+    return n;
 }
 
 void thread_peak::publish(benchmark::State& state) const {

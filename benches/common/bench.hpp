@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace sy::bench {
 
@@ -83,14 +84,26 @@ inline void test_slowdown_hook() {}
 // shows how many OS threads a model used ("concurrency in one thread").
 int os_threads();
 
-// Keeps the largest os_threads() seen; samples only the first time it is
-// asked, so a timed loop pays for /proc once.
+// The OS threads a benchmark used: os_threads() when first asked (so a
+// timed loop pays for /proc once), less the threads that existed when this
+// object was made and have not run since (idle leftovers of an earlier
+// benchmark in the process, such as libuv's fs threadpool). A thread counts
+// as having run when its context-switch count changed.
 struct thread_peak {
     int peak = 0;
+    thread_peak();
     void sample_once() {
-        if (peak == 0) peak = os_threads();
+        if (peak == 0) peak = sample();
     }
     void publish(benchmark::State& state) const;
+
+private:
+    struct earlier {
+        long tid;
+        long switches;
+    };
+    std::vector<earlier> earlier_;  // every thread but the constructing one
+    int sample() const;
 };
 
 // Publish a work counter (per iteration, checked equal on every model).

@@ -171,7 +171,7 @@ struct cb_client {
 // until all chains have made their requests.
 template <class R, class P>
 void callback_main(R& rt, benchmark::State& state, const sockaddr_in& addr, std::vector<conn>& conns,
-                   std::vector<P>& protos, reply_stats& setup) {
+                   std::vector<P>& protos, reply_stats& setup, sy::bench::thread_peak& threads) {
     for (auto& c : conns)
         rt.connect(c.fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr, [&setup](io_result r) {
             if (r != 0) setup.fail(io_error("connect", r));
@@ -187,6 +187,7 @@ void callback_main(R& rt, benchmark::State& state, const sockaddr_in& addr, std:
                 clients[i].start();
             }
             rt.run();
+            threads.sample_once();  // the loop and any helper threads it started
         }
     }
     for (auto& c : conns) rt.close(c.fd.release());

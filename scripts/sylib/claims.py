@@ -38,13 +38,13 @@ THRESHOLDS_FILE = Path(__file__).with_name("claims.toml")
 RUN = "scripts/switchyard run"
 VERDICTS = ("holds", "holds only when", "refuted", "not measured")
 
-LOOP_MODELS = ("fiber", "coroutine", "coroutine_uring", "uring", "libuv")
+LOOP_MODELS = tidy.LOOP_MODELS
 STACKLESS = ("coroutine", "coroutine_uring")
 STACKFUL = ("fiber",)
 THREAD_HANDOFFS = ("thread", "pool", "futex")
 PINNED = ("same", "cross")
-MULTI_THREAD_PARAMS = ("loops", "workers", "threads")
-OFFLOAD_MODE = "offload"
+MULTI_THREAD_PARAMS = tidy.MULTI_THREAD_PARAMS
+OFFLOAD_MODE = tidy.OFFLOAD_MODE
 THREAD_CONTROLS = ("pool", "thread")
 UVLOOPS = ("py_uvloop_proto", "py_uvloop")
 GO_PEERS = ("go", "go_gomaxprocs1")
@@ -240,12 +240,6 @@ def param_num(b: Bench, key: str, default=None) -> float | None:
     return default if v is None else v
 
 
-def single_threaded_config(b: Bench) -> bool:
-    """Not a configuration that asks for several threads (loops:2, offload...)."""
-    return all(param_num(b, k, 1) <= 1 for k in MULTI_THREAD_PARAMS) and \
-        b.params.get("mode") != OFFLOAD_MODE
-
-
 # ---- the checks ----------------------------------------------------------------------
 
 def pin_class(b: Bench) -> str:
@@ -297,7 +291,7 @@ def measure_switch_rate(res: Results, t: Limits) -> Measured:
 def measure_single_thread(res: Results, t: Limits) -> Measured:
     peak: dict[tuple, float] = {}
     for b in res.benches:
-        if b.status == "ok" and b.model in LOOP_MODELS and single_threaded_config(b):
+        if b.status == "ok" and b.model in LOOP_MODELS and tidy.single_threaded_config(b.params):
             n = worst(b, "os_threads")
             if n is not None:
                 key = (b.model, b.workload)
@@ -571,11 +565,6 @@ def measure_uvloop(res: Results, t: Limits) -> Measured:
     return m
 
 
-def requests_per_s(r):
-    return r["requests"] / r["time_ns"] * tidy.NS_PER_S \
-        if r.get("requests") and r.get("time_ns") else None
-
-
 def measure_real_servers(res: Results, t: Limits) -> Measured:
     m = Measured()
     for server in SERVERS:
@@ -583,7 +572,7 @@ def measure_real_servers(res: Results, t: Limits) -> Measured:
         # other params: one case per concurrency (10 and 100 are both claims).
         sequential: dict[tuple, float] = {}
         concurrent: dict[tuple, list] = {}
-        for b, v in valued(res.ok(server), requests_per_s):
+        for b, v in valued(res.ok(server), tidy.REQ_PER_S.fn):
             key = (b.model,) + tuple(sorted((k, p) for k, p in b.params.items()
                                             if k not in SERVER_PAIR_IGNORES))
             if b.params.get("mode") == "sequential":
@@ -634,7 +623,7 @@ CLAIMS = (
           "counter os_threads (worst repetition) of every <workload>/<loop model>/... row, "
           "loop models: " + ", ".join(LOOP_MODELS),
           "--models " + ",".join(LOOP_MODELS), measure_single_thread,
-          (Split("model"), Split("workload"))),
+          (Split("model"), Split("workload")), ("os_threads",)),
     Claim(4, "io_waits", "I/O waits overlap automatically",
           "A coroutine switches to another automatically when it meets I/O.",
           "N ≥ {min_concurrent:g} concurrent waits of T finish in ≤ {max_wall_over_t:g}× T "
@@ -707,7 +696,7 @@ CLAIMS = (
               "offload": "the blocking call is offloaded to a pool"}),
            Split("model"), Split("k", True, {"≤": "at most {v:g} calls block",
                                              "≥": "at least {v:g} calls block"})),
-          (), ("blocking",)),
+          ("blocking",)),
     Claim(10, "compute_yield", "yielding slows compute",
           "Switching back and forth in compute-bound work degrades performance.",
           "yield every {fine_every:g} step ≥ {min_fine_slowdown:g}× slower than no yield; "
@@ -742,7 +731,7 @@ CLAIMS = (
           (Split("server", phrases={"redis": "talking to Redis",
                                     "http": "talking to an HTTP server"}),
            Split("concurrency"), Split("model")),
-          (), ("redis", "http")),
+          ("redis", "http")),
 )
 
 

@@ -23,7 +23,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import EngFormatter  # noqa: E402
+from matplotlib.ticker import EngFormatter, MaxNLocator  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
@@ -40,7 +40,7 @@ COLOURS = {
     "futex": "#BCBD22", "epoll": "#17BECF",
     "py_asyncio": "#9467BD", "py_asyncio_proto": "#C5B0D5", "py_uvloop": "#8C6D31",
     "py_uvloop_proto": "#BD9E39", "py_gevent": "#E7969C", "py_threads": "#AD494A",
-    "node": "#637939", "go_gomaxprocs1": "#7B4173", "go": "#A55194",
+    "node": "#637939", "go_gomaxprocs1": "#7B4173", "go": "#A55194", "wrk": "#393B79",
 }
 MARKERS = {"thread": "o", "pool": "s", "fiber": "^", "coroutine": "D", "coroutine_uring": "v",
            "uring": "P", "libuv": "X"}
@@ -57,6 +57,7 @@ ENG_FROM = 1e4              # a linear axis reaching this gets 10k/1M style tick
 PANEL_W, PANEL_H = 5.2, 3.6  # inches per panel
 LEGEND_W = 2.4               # inches reserved for the legend on the right
 BAR_H = 0.36                 # inches per horizontal bar
+GROUP_W = 0.9                # inches per group of vertical bars, where groups are many
 DPI = 110
 TITLE_SIZE = 12
 FOOTER_SIZE = 7
@@ -647,10 +648,119 @@ def chart_fileread(res: Results):
                               "queue depth (qd) and O_DIRECT (direct)", "reads per second (IOPS)")
 
 
+def chart_blocking(res: Results):
+    """Claim 9: wall time of K blocking calls and the loop's longest heartbeat
+    gap, direct (on the loop thread) vs offloaded to a pool."""
+    rows = res.ok("blocking")
+    keys = ("mode", "k")
+    panels = [(m, _by_group(rows, m, keys)) for m in (tidy.WALL_MS, tidy.HEARTBEAT)]
+    if not any(series for _, (_, series) in panels):
+        return None
+    fig, axes = new_figure(res, "Blocking: K calls that block 10 ms each — wall time and the "
+                                "loop's longest heartbeat gap", ncols=2)
+    marks, labels = set(), {}
+    for ax, (metric, (groups, series)) in zip(axes, panels):
+        marks |= draw_grouped_bars(ax, groups, series)
+        labels.update({label: model for label, model, _ in series})
+        ax.set_xlabel("where the blocking call runs (mode) and K calls")
+        ax.set_ylabel(metric.label[:-1] + (", log scale)" if ax.get_yscale() == "log" else ")"))
+        ax.set_title("wall time of the K calls" if metric is tidy.WALL_MS else
+                     "longest gap between 1 ms heartbeats (small = loop stays responsive)",
+                     fontsize="small")
+    handles = [Patch(facecolor=colour(m), edgecolor="black", label=label)
+               for label, m in labels.items()] + [ci_handle()]
+    if marks:
+        handles.append(marks_handle(marks, bars=True))
+    return one_legend(fig, axes, 2, handles)
+
+
+def chart_os_threads(res: Results):
+    """Claim 3: the most OS threads a loop model's process had during a
+    repetition, per workload (configurations that ask for more threads, like
+    loops:2 or mode:offload, are left out, as in the claim)."""
+    rows = [b for b in res.benches if b.status == "ok" and b.model in tidy.LOOP_MODELS
+            and tidy.single_threaded_config(b.params) and b.stat(tidy.OS_THREADS)]
+    if not rows:
+        return "no loop-model row carries the counter os_threads" if res.benches else None
+    groups = [w for w in res.workloads() if any(b.workload == w for b in rows)]
+    series = []
+    for model in tidy.LOOP_MODELS:
+        bars = [None] * len(groups)
+        for i, w in enumerate(groups):
+            mine = [b for b in rows if b.model == model and b.workload == w]
+            if mine:
+                peak = max(max(r["os_threads"] for r in b.reps if "os_threads" in r)
+                           for b in mine)
+                bars[i] = Bar(model, model, Stat(peak, math.nan, math.nan, 1),
+                              tuple(sorted({m for b in mine for m in b.marks})))
+        if any(bars):
+            series.append((model, model, bars))
+    fig, (ax,) = new_figure(res, "OS threads per process of the loop models, per workload "
+                                 "(most in any repetition)")
+    fig.set_size_inches(max(PANEL_W, GROUP_W * len(groups)) + LEGEND_W, PANEL_H)
+    marks = draw_grouped_bars(ax, groups, series, log=False)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.axhline(1.0, color="grey", ls=":", lw=1)
+    ax.set_ylim(0, max(2.0, max(b.stat.median for _, _, bs in series for b in bs if b) + 0.5))
+    ax.set_xlabel("workload (single-loop configurations)")
+    ax.set_ylabel("OS threads (most during a repetition)")
+    handles = bar_handles(series) + [Line2D([], [], color="grey", ls=":", label="one thread")]
+    if marks:
+        handles.append(marks_handle(marks, bars=True))
+    return one_legend(fig, [ax], 1, handles)
+
+
+def _server_chart(res: Results, workload: str, panel_keys: tuple, title: str):
+    """Claim 12: requests/s vs concurrency (sequential = concurrency 1), one
+    line per model, a panel per remaining parameter combination."""
+    rows = [b for b in res.ok(workload) if num(b.params.get("concurrency")) is not None]
+    panels = _panel_keys(rows, panel_keys)
+    if not rows:
+        return None
+    ncols = min(len(panels), 2)
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = new_figure(res, title, nrows=nrows, ncols=ncols, sharey=True)
+    labels, marks, ys = {}, set(), []
+    for ax, key in zip(axes, panels):
+        sub = [b for b in rows if tuple(b.params.get(k) for k in panel_keys) == key]
+        series = sweep(sub, tidy.REQ_PER_S, "concurrency", skip=("mode", *panel_keys))
+        marks |= draw_lines(ax, series)
+        labels.update({s.label: (s.model, s.ls) for s in series})
+        ys += all_y(series)
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(set(all_x(series))), [f"{x:g}" for x in sorted(set(all_x(series)))])
+        ax.set_title(", ".join(f"{k}:{v}" for k, v in zip(panel_keys, key) if v is not None),
+                     fontsize="small")
+        ax.set_xlabel("concurrent clients (1 = sequential; log scale)")
+        ax.set_ylabel("requests per second")
+        ax.grid(alpha=0.3)
+    for ax in axes[:len(panels)]:
+        set_scales(ax, ys=ys)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    handles = [model_handle(k, m, ls) for k, (m, ls) in labels.items()] + [ci_handle()]
+    if marks:
+        handles.append(marks_handle(marks))
+    return one_legend(fig, axes, ncols, handles)
+
+
+def chart_redis(res: Results):
+    return _server_chart(res, "redis", ("op", "pipeline"),
+                         "Redis: requests per second, sequential vs concurrent clients")
+
+
+def chart_http(res: Results):
+    return _server_chart(res, "http", ("size",),
+                         "HTTP: requests per second, sequential vs concurrent clients")
+
+
+ANY_WORKLOAD = "*"           # a chart drawn from every workload's rows
+
+
 @dataclass(frozen=True)
 class Chart:
     name: str            # file stem under charts/
-    workload: str
+    workload: str        # or ANY_WORKLOAD
     what: str            # one line for the report and README
     draw: Callable
 
@@ -673,6 +783,13 @@ CHARTS = (
           chart_echo_latency),
     Chart("brigade", "brigade", "µs per hop per model", chart_brigade),
     Chart("fileread", "fileread", "IOPS per model, queue depth and O_DIRECT", chart_fileread),
+    Chart("blocking", "blocking", "wall time and heartbeat gap, direct vs offloaded",
+          chart_blocking),
+    Chart("redis", "redis", "requests/s vs concurrent clients, per op and pipeline",
+          chart_redis),
+    Chart("http", "http", "requests/s vs concurrent clients, per response size", chart_http),
+    Chart("os_threads", ANY_WORKLOAD, "OS threads per loop-model process, per workload",
+          chart_os_threads),
 )
 
 
@@ -704,7 +821,9 @@ def figures(res: Results):
     out = []
     for c in CHARTS:
         fig = c.draw(res)
-        out.append((c, res.why_missing(c.workload) if fig is None else fig))
+        if fig is None:
+            fig = "nothing to draw" if c.workload == ANY_WORKLOAD else res.why_missing(c.workload)
+        out.append((c, fig))
     return out
 
 
@@ -719,7 +838,7 @@ def render_all(res: Results, out_dir: Path) -> Rendered:
     for c, fig in figures(res):
         png, svg = charts / f"{c.name}.png", charts / f"{c.name}.svg"
         if isinstance(fig, str):
-            if res.attempted(c.workload):
+            if res.attempted(c.workload) or (c.workload == ANY_WORKLOAD and res.benches):
                 skipped.append((c, fig))
             else:
                 absent.append(c)

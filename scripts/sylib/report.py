@@ -166,6 +166,9 @@ def _md_table(columns, rows) -> list[str]:
     return lines
 
 
+ACROSS_HEADING = "Across workloads"
+
+
 def _charts_for(rendered: plot.Rendered, workload: str):
     made = [m for m in rendered.made if m.chart.workload == workload]
     skipped = [(c, why) for c, why in rendered.skipped if c.workload == workload]
@@ -179,13 +182,18 @@ def markdown(res: Results, rendered: plot.Rendered, tabs: list[Table], out_dir: 
     lines += ["## Failed or skipped", ""]
     lines += [f"- {_md_cell(p)}" for p in issues] or ["Nothing failed or was skipped."]
     lines += ["", CLAIMS_MARK, ""]
+
+    def chart_lines(workload):
+        made, skipped = _charts_for(rendered, workload)
+        rel = lambda p: Path(os.path.relpath(p, out_dir)).as_posix()
+        return [f"Chart: [{m.chart.what}]({rel(m.png)}) ([SVG]({rel(m.svg)}))  " for m in made] \
+            + [f"Chart {c.name} skipped: {_md_cell(why)}  " for c, why in skipped]
+
+    across = chart_lines(plot.ANY_WORKLOAD)
+    if across:
+        lines += [f"## {ACROSS_HEADING}", ""] + across + [""]
     for t in tabs:
-        lines += [f"## {t.heading}", ""]
-        made, skipped = _charts_for(rendered, t.workload)
-        for m in made:
-            rel = lambda p: Path(os.path.relpath(p, out_dir)).as_posix()
-            lines.append(f"Chart: [{m.chart.what}]({rel(m.png)}) ([SVG]({rel(m.svg)}))  ")
-        lines += [f"Chart {c.name} skipped: {_md_cell(why)}  " for c, why in skipped]
+        lines += [f"## {t.heading}", ""] + chart_lines(t.workload)
         lines += ["", t.note, ""] + _md_table(t.columns, t.rows) + [""]
     if not tabs:
         lines += ["No successful benchmark results to tabulate.", ""]
@@ -237,14 +245,20 @@ def to_html(res: Results, rendered: plot.Rendered, tabs: list[Table]) -> str:
     else:
         parts.append("<p>Nothing failed or was skipped.</p>")
     parts.append(CLAIMS_MARK)
+
+    def chart_parts(workload):
+        made, skipped = _charts_for(rendered, workload)
+        return [f"<figure id=\"chart-{e(m.chart.name)}\">{_svg_inline(m.svg)}"
+                f"<figcaption class=\"note\">{e(m.chart.what)}</figcaption></figure>"
+                for m in made] + \
+            [f'<p class="note">Chart {e(c.name)} skipped: {e(why)}</p>' for c, why in skipped]
+
+    across = chart_parts(plot.ANY_WORKLOAD)
+    if across:
+        parts += [f"<h2>{e(ACROSS_HEADING)}</h2>"] + across
     for t in tabs:
         parts.append(f"<h2>{e(t.heading)}</h2>")
-        made, skipped = _charts_for(rendered, t.workload)
-        for m in made:
-            parts.append(f"<figure id=\"chart-{e(m.chart.name)}\">{_svg_inline(m.svg)}"
-                         f"<figcaption class=\"note\">"
-                         f"{e(m.chart.what)}</figcaption></figure>")
-        parts += [f'<p class="note">Chart {e(c.name)} skipped: {e(why)}</p>' for c, why in skipped]
+        parts += chart_parts(t.workload)
         parts.append(f'<p class="note">{e(t.note)}</p>')
         parts.append(_html_table(t.columns, t.rows))
     if not tabs:

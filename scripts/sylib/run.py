@@ -27,7 +27,7 @@ RESULTS_ROOT = REPO / "results"
 # in about 15 minutes on 2 cores, --quick in about 3.
 TIERS = {
     "quick": {"timeout": 180.0, "repetitions": 3, "min_time": "0.02"},
-    "full": {"timeout": 600.0, "repetitions": 5, "min_time": "0.2"},
+    "full": {"timeout": 600.0, "repetitions": 5, "min_time": "0.15"},
 }
 
 

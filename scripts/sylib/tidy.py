@@ -45,6 +45,10 @@ GB_KEYS = {"name", "family_index", "per_family_instance_index", "run_name", "run
 NS_PER_UNIT = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 NS_PER_S = 1e9
 MULTICORE_REFERENCE = "multicore/coroutine/loops:1"
+# Models that run every task on one event loop (claim 3 counts their threads).
+LOOP_MODELS = ("fiber", "coroutine", "coroutine_uring", "uring", "libuv")
+MULTI_THREAD_PARAMS = ("loops", "workers", "threads")   # params asking for more threads
+OFFLOAD_MODE = "offload"                                # blocking/<m>/mode:offload: a pool
 
 
 def model_rank(model: str) -> tuple[int, str]:
@@ -89,6 +93,12 @@ def summarize(values) -> Stat | None:
     tail = (1 - CI_LEVEL) / 2 * 100
     lo, hi = np.percentile(meds, [tail, 100 - tail])
     return Stat(med, float(lo), float(hi), int(v.size))
+
+
+def single_threaded_config(params: dict) -> bool:
+    """Not a configuration that asks for several threads (loops:2, offload...)."""
+    return all((num(params.get(k)) or 1) <= 1 for k in MULTI_THREAD_PARAMS) and \
+        params.get("mode") != OFFLOAD_MODE
 
 
 @dataclass
@@ -167,6 +177,10 @@ SERVER_CPU = Metric("server_cpu_ns_per_msg", "server CPU ns/msg", "ns", "lower",
                     _counter("server_cpu_ns_per_msg"))
 US_PER_HOP = Metric("us_per_hop", "µs per hop", "us", "lower", _per("hops", 1e-3))
 IOPS = Metric("iops", "IOPS (reads per second)", "/s", "higher", _rate("reads"))
+REQ_PER_S = Metric("requests_per_second", "requests per second", "/s", "higher",
+                   _rate("requests"))
+OS_THREADS = Metric("os_threads", "OS threads (most during a repetition)", "count", "lower",
+                    _counter("os_threads"))
 READ_BPS = Metric("bytes_per_second", "read bytes per second", "B/s", "higher", _rate("bytes"))
 
 
@@ -202,6 +216,10 @@ WORKLOADS = {w.name: w for w in (
     Workload("brigade", "a token passed along a chain of tasks", US_PER_HOP, (), ("tasks",)),
     Workload("fileread", "file reads at queue depth qd, O_DIRECT or not", IOPS, (READ_BPS,),
              ("qd", "direct")),
+    Workload("redis", "GET/SET against a private Redis, sequential vs concurrent clients",
+             REQ_PER_S, (), ("op", "mode", "concurrency", "pipeline")),
+    Workload("http", "GETs against a private HTTP server, sequential vs concurrent clients",
+             REQ_PER_S, (), ("size", "mode", "concurrency")),
 )}
 
 # ---- loading -------------------------------------------------------------------------

@@ -65,7 +65,7 @@ def test_every_chart_is_drawn_for_a_full_run(good):
         svg = m.svg.read_text()
         assert svg.lstrip().startswith("<?xml") and "</svg>" in svg
         assert "f1x7u4e5" in svg and "2026-01-02 03:07 UTC" in svg, f"{m.svg}: no footer"
-    assert rendered.notes == ["no chart for blocking (table only)"]
+    assert rendered.notes == []
 
 
 def texts(fig):
@@ -151,7 +151,9 @@ def test_missing_workloads_are_skipped_not_drawn_empty(tmp_path):
     out = copy_fixture("run_missing", tmp_path)
     rendered = plot.render_all(tidy.load(out), out)
     assert {m.chart.name for m in rendered.made} == {"switch", "compute"}
-    assert {c.name for c in rendered.absent} == ALL_CHARTS - {"switch", "compute"}
+    assert {c.name for c in rendered.absent} == ALL_CHARTS - {"switch", "compute", "os_threads"}
+    assert [(c.name, why) for c, why in rendered.skipped] == \
+        [("os_threads", "no loop-model row carries the counter os_threads")]
     assert not (out / "charts" / "spawn.png").exists()
     assert any("not in these results" in l and "spawn" in l for l in rendered.skip_lines())
 
