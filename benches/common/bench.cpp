@@ -3,10 +3,12 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 namespace sy::bench {
 
@@ -84,9 +86,28 @@ long context_switches(long tid) {
     return total;
 }
 
+
+// A joined thread's kernel task can outlive pthread_join by a moment (the
+// join returns when the thread clears its tid, before the kernel reaps it);
+// after a case that ran thousands of threads, some are still exiting and
+// would be counted -- and seen to run -- here. Wait, bounded, until the
+// process's thread count stops falling.
+void settle_exiting_threads() {
+    constexpr auto kPoll = std::chrono::microseconds(200);
+    constexpr int kMaxPolls = 500;  // <= 100 ms
+    int n = os_threads();
+    for (int i = 0; i < kMaxPolls; ++i) {
+        std::this_thread::sleep_for(kPoll);
+        const int now = os_threads();
+        if (now >= n) return;
+        n = now;
+    }
+}
+
 }  // namespace
 
 thread_peak::thread_peak() {
+    settle_exiting_threads();
     const long self = long(::gettid());
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator("/proc/self/task", ec)) {

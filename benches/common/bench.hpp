@@ -88,7 +88,8 @@ int os_threads();
 // timed loop pays for /proc once), less the threads that existed when this
 // object was made and have not run since (idle leftovers of an earlier
 // benchmark in the process, such as libuv's fs threadpool). A thread counts
-// as having run when its context-switch count changed.
+// as having run when its context-switch count changed. The constructor first
+// waits (<= 100 ms) for threads of an earlier case that are still exiting.
 struct thread_peak {
     int peak = 0;
     thread_peak();
