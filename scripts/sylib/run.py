@@ -147,6 +147,41 @@ def fmt_duration(s: float) -> str:
     return f"{s // 60}:{s % 60:02d}"
 
 
+def previous_seconds(manifest: dict, selection: dict) -> dict[str, float]:
+    """Seconds each bench process took in an earlier run with the same
+    selection (tier, filter, models, repetitions; from its run.json), for the
+    ETA; {} when it does not compare."""
+    if any(manifest.get(k) != v for k, v in selection.items()):
+        return {}
+    out = {}
+    for r in manifest.get("benches", []):
+        if isinstance(r, dict) and r.get("status") == "ok" and \
+                isinstance(r.get("seconds"), (int, float)) and isinstance(r.get("bench"), str):
+            out[r["bench"]] = float(r["seconds"])
+    return out
+
+
+def load_previous_seconds(selection: dict) -> dict[str, float]:
+    try:
+        manifest = json.loads((RESULTS_ROOT / "latest" / "run.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return previous_seconds(manifest, selection) if isinstance(manifest, dict) else {}
+
+
+def eta_seconds(done: list[tuple[str, float]], remaining: list[str],
+                previous: dict[str, float]) -> float:
+    """Time left: the remaining benches' durations in the previous run, scaled
+    by how this run compares with it so far; without history for a bench, the
+    mean of this run's benches so far (bench processes differ by 10x, so the
+    history matters: echo alone is a third of the default run)."""
+    spent = sum(s for _, s in done)
+    mean = spent / len(done) if done else 0.0
+    known = [(s, previous[b]) for b, s in done if previous.get(b)]
+    scale = sum(s for s, _ in known) / sum(p for _, p in known) if known else 1.0
+    return sum(previous[b] * scale if previous.get(b) else mean for b in remaining)
+
+
 def probe_uring(build_dir: Path) -> dict:
     exe = build_dir / "runners" / "sy_probe"
     try:
@@ -226,13 +261,15 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
     env = dict(os.environ, **peersmod.bench_env(cfg.build_dir, enabled=cfg.peers),
                **cfg.extra_env)
     records = []
-    spent = 0.0
+    previous = load_previous_seconds({"tier": cfg.tier, "filter": cfg.filter,
+                                      "models": cfg.models, "repetitions": cfg.reps()})
+    done: list[tuple[str, float]] = []
     for i, (bench, exe, count) in enumerate(plan, 1):
         raw = out / f".{bench}.raw.json"
         cmd, shown = bench_command(bench, exe, raw, cfg)
         outcome = procs.run(cmd, timeout=cfg.limit(), log_path=str(out / "logs" / f"{bench}.log"),
                             env=env)
-        spent += outcome.seconds
+        done.append((bench, outcome.seconds))
         data = collect_output(raw, outcome, bench)
         try:
             raw.unlink()
@@ -256,7 +293,7 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
                         "seconds": round(outcome.seconds, 3), "benchmarks": count,
                         "json": f"{bench}.json", "log": f"logs/{bench}.log",
                         "failures": fails, "skips": skips})
-        eta = spent / i * (len(plan) - i)
+        eta = eta_seconds(done, [b for b, _, _ in plan[i:]], previous)
         line = (f"[{i}/{len(plan)}] {process_label(bench)}  {outcome.seconds:.1f} s  "
                 f"(ETA {fmt_duration(eta)})")
         if status != "ok":

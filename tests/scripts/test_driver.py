@@ -140,6 +140,29 @@ def test_watchdog_reports_missing_executable(tmp_path):
     assert o.status == "error" and "cannot start" in o.reason
 
 
+def test_eta_uses_the_previous_run_scaled_to_this_one():
+    previous = {"switch": 30.0, "echo": 300.0, "spawn": 50.0}
+    # this run is twice as slow so far: echo should take ~600 s, not the mean
+    assert run.eta_seconds([("switch", 60.0)], ["echo", "spawn"], previous) == \
+        pytest.approx(700.0)
+    # a bench without history counts as the mean of this run's so far
+    assert run.eta_seconds([("switch", 20.0), ("spawn", 40.0)], ["new"], previous) == \
+        pytest.approx(30.0)
+    assert run.eta_seconds([("switch", 20.0)], [], previous) == 0.0
+    assert run.eta_seconds([("x", 10.0)], ["y", "z"], {}) == pytest.approx(20.0)
+
+
+def test_previous_seconds_only_from_the_same_selection():
+    manifest = {"tier": "full", "filter": None, "models": None, "repetitions": 3,
+                "benches": [{"bench": "echo", "status": "ok", "seconds": 280.0},
+                            {"bench": "sleep", "status": "failed", "seconds": 9.0},
+                            {"bench": "bad", "status": "ok", "seconds": "x"}, "junk"]}
+    same = {"tier": "full", "filter": None, "models": None, "repetitions": 3}
+    assert run.previous_seconds(manifest, same) == {"echo": 280.0}
+    assert run.previous_seconds(manifest, dict(same, tier="quick")) == {}
+    assert run.previous_seconds(manifest, dict(same, filter="echo")) == {}
+
+
 def test_fmt_duration():
     assert run.fmt_duration(70.4) == "1:10"
     assert run.fmt_duration(0) == "0:00"
