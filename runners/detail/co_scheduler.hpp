@@ -11,6 +11,8 @@
 // microsecond). The fixed budget also bounds the depth of a transfer chain
 // where the compiler does not turn symmetric transfer into a tail call
 // (sanitizer and -O0 builds), so the stack cannot overflow.
+// A join on a child that is still queued near the tail runs the child at
+// once (run_joined), so spawn-then-join trees run depth-first.
 // A task woken by the running task (a channel hand-off, a finished child)
 // goes to a one-entry `runnext` slot and runs next, as in Go's scheduler: a
 // message exchange then costs no queue traffic. The slot is flushed to the
@@ -49,6 +51,9 @@
 namespace sy::detail {
 
 inline constexpr std::size_t kTransferBudget = 256;
+// How far back from the ready queue's tail a join looks for the task it
+// waits on (a node of a fork-join tree spawns its ~10 children, then joins).
+inline constexpr std::size_t kJoinWindow = 16;
 
 // Stores the outcome of a function: value or exception.
 template <class T>
@@ -106,7 +111,7 @@ public:
                     h.promise().continuation = joiner;
                     auto* s = static_cast<co_scheduler*>(
                         static_cast<completion_hook*>(h.promise().ext));
-                    return s->next();
+                    return s->run_joined(h);
                 }
                 T await_resume() { return h.promise().take(); }
             };
@@ -341,6 +346,18 @@ public:
             }
         }
         return std::noop_coroutine();
+    }
+    // A task waits for `child`: if the child is ready and was queued lately
+    // (typically spawned just before), run it now instead of queueing behind
+    // everything else -- "help first" join, as fork-join pools do. Work that
+    // spawns and joins (skynet, divide and conquer) then runs depth-first
+    // and keeps few frames live, not a whole level of the tree.
+    std::coroutine_handle<> run_joined(std::coroutine_handle<> child) noexcept {
+        if (budget_ > 0 && ready_.take_recent(child, kJoinWindow)) {
+            --budget_;
+            return child;
+        }
+        return next();
     }
     // Wake a task from the running one: it runs next.
     void wake(std::coroutine_handle<> h) {

@@ -1,16 +1,19 @@
 // Unit tests of the runners' building blocks, apart from any model: the
 // frame pool (blocks stay inside their chunks, are aligned, do not overlap,
 // are reused) and the timer wheel (never early, at most one tick late, in
-// every level, with cancellation and re-filing beyond its range).
+// every level, with cancellation and re-filing beyond its range) and the
+// ready queue (FIFO order kept through growth and take_recent's holes).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <random>
 #include <vector>
 
 #include "runners/detail/frame_pool.hpp"
+#include "runners/detail/ring_queue.hpp"
 #include "runners/detail/timer_wheel.hpp"
 
 namespace {
@@ -126,6 +129,71 @@ TEST(TimerWheel, CancelledTimersDoNotFire) {
     wheel.advance(1'000'000'000);
     EXPECT_EQ(fired, 50);
     EXPECT_TRUE(wheel.empty());
+}
+
+// ---- ring_queue ---------------------------------------------------------------------
+// Random pushes, pops and take_recent against a std::deque model, from a tiny
+// initial capacity so it grows many times with holes inside.
+TEST(RingQueue, MatchesADequeThroughGrowthAndTakenEntries) {
+    sy::detail::ring_queue<std::uintptr_t> q(1);
+    std::deque<std::uintptr_t> model;
+    std::mt19937_64 rng(7);
+    std::uintptr_t next = 1;  // 0 is the empty value, never pushed
+    std::size_t taken = 0, missed = 0;
+    for (int step = 0; step < 200'000; ++step) {
+        const unsigned op = unsigned(rng() % 10);
+        if (op < 5) {
+            q.push(next);
+            model.push_back(next++);
+        } else if (op < 8) {
+            if (model.empty()) continue;
+            ASSERT_EQ(q.pop(), model.front());
+            model.pop_front();
+        } else {
+            // a value among the last few pushed (or one that is gone)
+            const std::uintptr_t want = next > 20 ? next - 1 - rng() % 20 : 1;
+            const std::size_t window = 1 + rng() % 16;
+            auto it = std::find(model.begin(), model.end(), want);
+            // distance from the tail in live entries; the window counts
+            // slots (holes too), so found implies distance <= window, and
+            // the tail itself (never a hole: trimmed) is always found
+            const std::size_t dist = it == model.end() ? 0 : std::size_t(model.end() - it);
+            const bool got = q.take_recent(want, window);
+            if (got) {
+                ASSERT_NE(it, model.end()) << "took " << want << ", which was not queued";
+                ASSERT_LE(dist, window);
+                model.erase(it);
+                ++taken;
+            } else {
+                ASSERT_NE(dist, 1u) << "missed the tail entry " << want;
+                ++missed;
+            }
+        }
+        ASSERT_EQ(q.size(), model.size());
+        ASSERT_EQ(q.empty(), model.empty());
+    }
+    while (!model.empty()) {
+        ASSERT_EQ(q.pop(), model.front());
+        model.pop_front();
+    }
+    EXPECT_TRUE(q.empty());
+    EXPECT_GT(taken, 1000u);  // the test exercised holes
+    EXPECT_GT(missed, 100u);
+}
+
+TEST(RingQueue, TakeRecentFindsOnlyWithinTheWindowAndTrimsTheTail) {
+    sy::detail::ring_queue<std::uintptr_t> q(4);
+    for (std::uintptr_t v = 1; v <= 10; ++v) q.push(v);
+    EXPECT_FALSE(q.take_recent(5, 3));   // 5 is 6th from the tail
+    EXPECT_TRUE(q.take_recent(5, 6));
+    EXPECT_FALSE(q.take_recent(5, 16));  // already taken
+    EXPECT_TRUE(q.take_recent(10, 1));   // at the tail
+    EXPECT_EQ(q.size(), 8u);
+    for (std::uintptr_t v : {9, 8, 7, 6}) EXPECT_TRUE(q.take_recent(v, 1)) << v;  // tail trimmed
+    EXPECT_EQ(q.size(), 4u);
+    EXPECT_TRUE(q.take_recent(4, 1));  // 5's hole was trimmed with them, so 4 is the tail
+    for (std::uintptr_t v : {1, 2, 3}) EXPECT_EQ(q.pop(), v);
+    EXPECT_TRUE(q.empty());
 }
 
 }  // namespace
