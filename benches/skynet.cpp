@@ -5,16 +5,16 @@
 //
 // Why: the classic "millions of tasks" benchmark (github.com/atemerev/skynet),
 // here with the N sweep {1e4, 1e5, 1e6} so the curves compare like with like.
-// Canonical shape: siblings are alive at once, and FIFO scheduling makes the
-// whole tree exist before the leaves finish (about N/10 suspended parents).
+// Canonical shape: siblings are alive at once. A plain FIFO scheduler
+// (uring, libuv) makes the whole tree exist before the leaves
+// finish; the coroutine loops and fiber run a join's still-queued child at
+// once (help-first join), which keeps a few hundred tasks alive.
 // Variants, labelled in the name:
 //   shape:sequential  spawn a child and join it before the next (few tasks
 //                     alive at once): thread at N >= 1e5, which cannot hold
 //                     the canonical tree (kernel.pid_max), and coroutine for
 //                     comparison;
-//   workers:2         pool with two workers (the only multi-threaded scheduler);
-//   guard:0           fiber at N >= 1e5: ~111k suspended fibers need 222k
-//                     mappings with guard pages, above vm.max_map_count.
+//   workers:2         pool with two workers (the only multi-threaded scheduler).
 // One worker thread for every model otherwise. Time per task = real_time/tasks.
 // No warm-up: repetition 0 is the cold run (fresh pages cost ~13 us each on
 // a VM), the others are steady; the report shows them apart.
@@ -35,7 +35,6 @@ constexpr std::uint64_t kSmokeSizes[] = {100, 1'000};
 constexpr std::uint64_t kSizes[] = {10'000, 100'000, 1'000'000};
 constexpr std::uint64_t kThreadCanonicalMax = 10'000;   // 11,111 threads alive at most
 constexpr std::uint64_t kThreadSequentialMax = 100'000; // 111,111 creations, ~6 s
-constexpr std::uint64_t kFiberGuardedMax = 10'000;      // ~1,111 suspended fibers
 constexpr unsigned kSecondPoolWorkers = 2;
 
 enum class shape { canonical, sequential };
@@ -219,14 +218,6 @@ SY_WORKLOAD(skynet) {
                         });
                 }
                 continue;
-            }
-            if constexpr (R::name == "fiber") {
-                if (n > kFiberGuardedMax) {
-                    cfg.fiber_guard = false;
-                    add(name("skynet", R::name, {{"n", ns}, {"workers", "1"}, {"guard", "0"}}),
-                        [n, cfg](benchmark::State& st) { skynet_task<R>(st, n, shape::canonical, cfg); });
-                    continue;
-                }
             }
             add(name("skynet", R::name, {{"n", ns}, {"workers", "1"}}),
                 [n, cfg](benchmark::State& st) { skynet_task<R>(st, n, shape::canonical, cfg); });

@@ -68,18 +68,25 @@ public:
     // ---- spawn / join ------------------------------------------------------------
     template <class T>
     class join_handle : public detail::owned_task<T, false, fiber_runner> {
+        using base = detail::owned_task<T, false, fiber_runner>;
+
     public:
-        using detail::owned_task<T, false, fiber_runner>::owned_task;
+        join_handle() = default;
+        join_handle(std::coroutine_handle<detail::promise<T>> h, fiber_runner* rt, fiber_rec* rec)
+            : base(h, rt), rec_(rec) {}
         [[nodiscard]] auto join() {
             return detail::sync_await([this]() -> T {
                 auto& p = this->h_.promise();
                 while (!(p.state & detail::kDone)) {
                     p.ext = this->rt_->current_;
-                    this->rt_->suspend();
+                    this->rt_->suspend_for(rec_);  // rec_ lives until the task is done
                 }
                 return p.take();
             });
         }
+
+    private:
+        fiber_rec* rec_ = nullptr;
     };
 
     // The fiber (and its stack) is created when it first runs, so spawned
@@ -96,7 +103,7 @@ public:
         };
         ++live_;
         ready_.push(rec);
-        return join_handle<T>{h, this};
+        return join_handle<T>{h, this, rec};
     }
 
     // ---- yield / sleep -------------------------------------------------------------
@@ -351,6 +358,17 @@ private:
         return &main_rec_;
     }
     void suspend() noexcept { switch_to(pick_next()); }
+    // Suspends to wait for `child`: runs it at once if it is ready and was
+    // queued lately (help-first join, as in the coroutine loops), so
+    // spawn-then-join trees run depth-first and reuse a few hot stacks.
+    void suspend_for(fiber_rec* child) noexcept {
+        if (budget_ > 0 && ready_.take_recent(child, detail::kJoinWindow)) {
+            --budget_;
+            switch_to(child);
+        } else {
+            suspend();
+        }
+    }
     void wake(fiber_rec* f) {
         if (runnext_) ready_.push(runnext_);
         runnext_ = f;

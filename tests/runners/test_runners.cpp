@@ -556,7 +556,7 @@ TYPED_TEST(Runner, PreadReadsTheRightBlock) {
 
 namespace {
 
-// ---- help-first join (stackless loops) ---------------------------------------------------
+// ---- help-first join (coroutine loops and fiber) ---------------------------------------------------
 // A 10-ary spawn-then-join tree of 11,111 tasks: a join on a child still in
 // the ready queue runs that child at once, so the tree runs depth-first and
 // only a few hundred tasks are live at a time. A FIFO-only scheduler holds
@@ -591,6 +591,11 @@ void expect_depth_first_tree(R& rt) {
 
 TEST(HelpFirstJoin, CoroutineRunsASpawnJoinTreeDepthFirst) {
     sy::coroutine_runner rt;
+    expect_depth_first_tree(rt);
+}
+
+TEST(HelpFirstJoin, FiberRunsASpawnJoinTreeDepthFirst) {
+    sy::fiber_runner rt;
     expect_depth_first_tree(rt);
 }
 
