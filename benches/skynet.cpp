@@ -118,6 +118,9 @@ void skynet_task(benchmark::State& state, std::uint64_t leaves, shape s,
         if constexpr (requires { rt->stacks(); }) {
             sy::bench::counter(state, "stack_kib", double(rt->stacks().stack_size() >> 10));
             sy::bench::counter(state, "guard_page", rt->stacks().guard_page() ? 1 : 0);
+            // the pool only grows: its slabs are the most stacks live at once
+            sy::bench::counter(state, "stack_reserved_mib",
+                               double(rt->stacks().reserved_bytes()) / double(1 << 20));
         }
     });
 }
