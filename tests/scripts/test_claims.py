@@ -104,7 +104,7 @@ def lock_rows(lost_0, lost_1, mutex_ns=40.0, atomic_ns=12.0, threads=True):
     return add
 
 
-def scale_rows(bytes_per_task, spawn_ns, skynet_ok, memory=True):
+def scale_rows(bytes_per_task, spawn_ns, million_ok, memory=True):
     def add(g):
         for model, bpt in bytes_per_task.items():
             if memory:
@@ -114,8 +114,8 @@ def scale_rows(bytes_per_task, spawn_ns, skynet_ok, memory=True):
         for model, ns in spawn_ns.items():
             for n in (1000, 10000):
                 g.add(f"spawn/{model}/n:{n}", ns * n, {"tasks": float(n), "checksum": float(n)})
-        for model, ok in skynet_ok.items():
-            g.add(f"skynet/{model}/n:1000000/workers:1", 5e7,
+        for model, ok in million_ok.items():
+            g.add(f"spawn/{model}/n:1000000", 5e7,
                   {"tasks": 1e6, "checksum": 499999500000.0},
                   None if ok else "checksum mismatch: got 0, want 499999500000")
     return add
