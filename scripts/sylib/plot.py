@@ -590,7 +590,9 @@ def chart_echo_latency(res: Results):
             ys += all_y(series)
         set_scales(ax, xs, ys, ylog=True)
         ax.set_title(f"{conns} connections, {size} B messages", fontsize="small")
-        ax.set_xlabel("offered rate (messages per second"
+        # the rate parameter is a share of each server's own closed-loop
+        # maximum in the same run (echo.cpp), not messages per second
+        ax.set_xlabel("offered rate (% of the server's closed-loop maximum"
                       + (", log scale)" if ax.get_xscale() == "log" else ")"))
         ax.set_ylabel("latency (µs, log scale)")
         ax.grid(alpha=0.3)
