@@ -155,8 +155,8 @@ sy::task<void> blocking_main(R& rt, benchmark::State& state, mode m, totals& tot
 template <class R>
 void blocking_task(benchmark::State& state, mode m) {
     sy::bench::guarded(state, [&] {
+        totals tot;  // first: its thread count's baseline must not include the runner's threads
         auto rt = sy::bench::make_runner<R>({});
-        totals tot;
         rt->run(blocking_main(*rt, state, m, tot));
         tot.finish(state);
     });
@@ -208,9 +208,9 @@ struct callback_blocking {
 template <class R>
 void blocking_callback(benchmark::State& state, mode m) {
     sy::bench::guarded(state, [&] {
+        totals tot;  // first: its thread count's baseline must not include the runner's threads
         R rt;
         run_state rs;
-        totals tot;
         for (auto _ : state) {
             rs.reset();
             callback_blocking<R> cb{rt, rs, tot.threads};

@@ -93,9 +93,9 @@ template <class R>
 void brigade_task(benchmark::State& state, int k, sy::bench::runner_config cfg) {
     sy::bench::guarded(state, [&] {
         const std::uint64_t laps = pick(kSmokeHops, kHopsPerIteration, kHopsPerIteration) / std::uint64_t(k);
+        sy::bench::thread_peak threads;  // before the runner: its threads count
         auto rt = sy::bench::make_runner<R>(cfg);
         std::uint64_t token = 0;
-        sy::bench::thread_peak threads;
         rt->run(brigade_main(*rt, state, k, laps, token, threads));
         finish(state, laps * std::uint64_t(k), token);
         threads.publish(state);
@@ -129,9 +129,9 @@ void brigade_callback(benchmark::State& state, int k) {
     sy::bench::guarded(state, [&] {
         const std::uint64_t laps = pick(kSmokeHops, kHopsPerIteration, kHopsPerIteration) / std::uint64_t(k);
         const std::uint64_t hops = laps * std::uint64_t(k);
+        sy::bench::thread_peak threads;  // before the runner: its threads count
         R rt;
         std::uint64_t token = 0;
-        sy::bench::thread_peak threads;
         for (auto _ : state) {
             state.PauseTiming();  // a fresh ring per iteration (the last hop closes it)
             cb_brigade<R> b{rt, ring(k), hops, 0, std::vector<std::uint64_t>(std::size_t(k), 0)};

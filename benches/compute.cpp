@@ -119,10 +119,10 @@ template <class R>
 void compute_task(benchmark::State& state, std::uint64_t every) {
     sy::bench::guarded(state, [&] {
         sy::bench::runner_config cfg{.where = sy::placement::same, .workers = kComputeWorkers};
+        sy::bench::thread_peak threads;  // before the runner: its threads count
         auto rt = sy::bench::make_runner<R>(cfg);
         const std::uint64_t steps = steps_per_task();
         std::uint64_t checksum = 0;
-        sy::bench::thread_peak threads;
         rt->run(compute_main(*rt, state, steps, every, checksum, threads));
         if (sy::bench::placement_ok(state, *rt)) finish(state, steps, checksum, threads);
     });
@@ -150,10 +150,10 @@ struct callback_chain {
 template <class R>
 void compute_callback(benchmark::State& state, std::uint64_t every) {
     sy::bench::guarded(state, [&] {
+        sy::bench::thread_peak threads;  // before the runner: its threads count
         R rt;
         const std::uint64_t steps = steps_per_task();
         std::uint64_t checksum = 0;
-        sy::bench::thread_peak threads;
         for (auto _ : state) {
             std::uint64_t sum = 0;
             std::vector<callback_chain<R>> chains;

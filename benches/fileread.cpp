@@ -168,9 +168,9 @@ void fileread_task(benchmark::State& state, int depth, bool direct) {
     int fd = pick_fd(state, direct);
     if (fd < 0) return;
     sy::bench::guarded(state, [&] {
+        sy::bench::thread_peak threads;  // before the runner: its threads count
         auto rt = sy::bench::make_runner<R>({});
         std::uint64_t sum = 0;
-        sy::bench::thread_peak threads;
         rt->run(fileread_main(*rt, state, fd, depth, sum, threads));
         finish(state, depth, sum);
         threads.publish(state);
@@ -205,9 +205,9 @@ void fileread_callback(benchmark::State& state, int depth, bool direct) {
     int fd = pick_fd(state, direct);
     if (fd < 0) return;
     sy::bench::guarded(state, [&] {
+        sy::bench::thread_peak threads;  // before the runner: its threads count
         R rt;
         std::uint64_t sum = 0;
-        sy::bench::thread_peak threads;
         for (auto _ : state) {
             cb_reader<R> r{rt, fd, reads() / std::uint64_t(depth), 0, false,
                            std::vector<aligned_buffer>(std::size_t(depth))};

@@ -281,11 +281,11 @@ void http_task(benchmark::State& state, std::size_t size, int concurrency) {
     const rs::client_pin pin(s->srv);
     sy::bench::guarded(state, [&] {
         // pool: one worker per blocking client, plus the main task's.
+        sy::bench::thread_peak threads;  // before the runner: its threads count
         auto rt = sy::bench::make_runner<R>({.workers = unsigned(concurrency) + 1});
         auto cs = conns(concurrency);
         auto ps = protos(size, concurrency);
         rs::reply_stats setup;
-        sy::bench::thread_peak threads;
         rt->run(rs::task_main(*rt, state, s->addr, cs, ps, setup, threads));
         finish(state, setup, ps, size, pin.pinned());
         threads.publish(state);
@@ -298,11 +298,11 @@ void http_callback(benchmark::State& state, std::size_t size, int concurrency) {
     if (!s) return;
     const rs::client_pin pin(s->srv);
     sy::bench::guarded(state, [&] {
+        sy::bench::thread_peak threads;  // before the runner: its threads count
         R rt;
         auto cs = conns(concurrency);
         auto ps = protos(size, concurrency);
         rs::reply_stats setup;
-        sy::bench::thread_peak threads;
         rs::callback_main(rt, state, s->addr, cs, ps, setup, threads);
         finish(state, setup, ps, size, pin.pinned());
         threads.publish(state);

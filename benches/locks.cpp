@@ -163,8 +163,8 @@ sy::task<void> locks_main(R& rt, benchmark::State& state, checker& chk) {
 template <class R, sync_kind S, bool Suspend>
 void locks_task(benchmark::State& state) {
     sy::bench::guarded(state, [&] {
+        checker chk({S, Suspend}, tasks() * increments());  // first: see its thread_peak
         auto rt = sy::bench::make_runner<R>({});
-        checker chk({S, Suspend}, tasks() * increments());
         rt->run(locks_main<R, S, Suspend>(*rt, state, chk));
         chk.finish(state);
     });
@@ -218,9 +218,9 @@ struct callback_incrementer {
 template <class R, sync_kind S, bool Suspend>
 void locks_callback(benchmark::State& state) {
     sy::bench::guarded(state, [&] {
-        R rt;
         const std::uint64_t m = tasks(), k = increments();
-        checker chk({S, Suspend}, m * k);
+        checker chk({S, Suspend}, m * k);  // first: see its thread_peak
+        R rt;
         for (auto _ : state) {
             typename R::template channel<int> token(rt);
             if constexpr (S == sync_kind::async_mutex) token.send(1);  // unlocked

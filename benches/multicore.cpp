@@ -197,10 +197,10 @@ struct callback_loop {
 template <class Loop>
 void multicore_loops(benchmark::State& state, unsigned n) {
     sy::bench::guarded(state, [&] {
+        sy::bench::thread_peak threads;  // before the runner: its threads count
         loop_group<Loop> group(n);
         group.check();
         std::uint64_t checksum = 0;
-        sy::bench::thread_peak threads;
         for (auto _ : state) {
             checksum = group.run_once(threads);
             benchmark::DoNotOptimize(checksum);
@@ -230,9 +230,9 @@ sy::task<void> parallel_main(R& rt, benchmark::State& state, unsigned n, std::ui
 template <class R>
 void multicore_parallel(benchmark::State& state, unsigned n) {
     sy::bench::guarded(state, [&] {
+        sy::bench::thread_peak threads;  // before the runner: its threads count
         auto rt = sy::bench::make_runner<R>({.workers = n});
         std::uint64_t checksum = 0;
-        sy::bench::thread_peak threads;
         rt->run(parallel_main(*rt, state, n, checksum, threads));
         finish(state, n, checksum, threads);
     });

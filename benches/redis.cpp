@@ -247,11 +247,11 @@ void redis_task(benchmark::State& state, op what, int concurrency, int pipeline)
     const rs::client_pin pin(s->srv);
     sy::bench::guarded(state, [&] {
         // pool: one worker per blocking client, plus the main task's.
+        sy::bench::thread_peak threads;  // before the runner: its threads count
         auto rt = sy::bench::make_runner<R>({.workers = unsigned(concurrency) + 1});
         auto cs = conns(concurrency);
         auto ps = protos(what, concurrency, pipeline);
         rs::reply_stats setup;
-        sy::bench::thread_peak threads;
         rt->run(rs::task_main(*rt, state, s->addr, cs, ps, setup, threads));
         rs::finish(state, setup, ps, requests(), kValueSize, pin.pinned());
         threads.publish(state);
@@ -264,11 +264,11 @@ void redis_callback(benchmark::State& state, op what, int concurrency, int pipel
     if (!s) return;
     const rs::client_pin pin(s->srv);
     sy::bench::guarded(state, [&] {
+        sy::bench::thread_peak threads;  // before the runner: its threads count
         R rt;
         auto cs = conns(concurrency);
         auto ps = protos(what, concurrency, pipeline);
         rs::reply_stats setup;
-        sy::bench::thread_peak threads;
         rs::callback_main(rt, state, s->addr, cs, ps, setup, threads);
         rs::finish(state, setup, ps, requests(), kValueSize, pin.pinned());
         threads.publish(state);

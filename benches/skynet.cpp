@@ -109,9 +109,9 @@ template <class R>
 void skynet_task(benchmark::State& state, std::uint64_t leaves, shape s,
                  sy::bench::runner_config cfg) {
     sy::bench::guarded(state, [&] {
+        sy::bench::thread_peak threads;  // before the runner: its threads count
         auto rt = sy::bench::make_runner<R>(cfg);
         std::uint64_t sum = 0;
-        sy::bench::thread_peak threads;
         rt->run(skynet_main(*rt, state, leaves, s, sum, threads));
         finish(state, leaves, sum);
         threads.publish(state);
@@ -162,9 +162,9 @@ struct callback_skynet {
 template <class R>
 void skynet_callback(benchmark::State& state, std::uint64_t leaves) {
     sy::bench::guarded(state, [&] {
+        sy::bench::thread_peak threads;  // before the runner: its threads count
         R rt;
         std::uint64_t sum = 0;
-        sy::bench::thread_peak threads;
         for (auto _ : state) {
             callback_skynet<R> sk{rt};
             sk.spawn(nullptr, 0, leaves);

@@ -53,9 +53,9 @@ sy::task<void> spawn_main(R& rt, benchmark::State& state, std::uint64_t n, std::
 template <class R>
 void spawn_task(benchmark::State& state, std::uint64_t n) {
     sy::bench::guarded(state, [&] {
+        sy::bench::thread_peak threads;  // before the runner: its threads count
         auto rt = sy::bench::make_runner<R>({});
         std::uint64_t sum = 0;
-        sy::bench::thread_peak threads;
         rt->run(spawn_main(*rt, state, n, sum, threads));
         finish(state, n, sum);
         threads.publish(state);
@@ -65,9 +65,9 @@ void spawn_task(benchmark::State& state, std::uint64_t n) {
 template <class R>
 void spawn_callback(benchmark::State& state, std::uint64_t n) {
     sy::bench::guarded(state, [&] {
+        sy::bench::thread_peak threads;  // before the runner: its threads count
         R rt;
         std::uint64_t sum = 0;
-        sy::bench::thread_peak threads;
         for (auto _ : state) {
             std::uint64_t s = 0;
             for (std::uint64_t i = 0; i < n; ++i) rt.post([&s, i] { s += i; });

@@ -269,10 +269,10 @@ sy::task<void> switch_main(R& rt, benchmark::State& state, std::uint64_t hops,
 template <class R>
 void switch_task(benchmark::State& state, sy::bench::runner_config cfg) {
     sy::bench::guarded(state, [&] {
+        sy::bench::thread_peak threads;  // before the runner: its threads count
         auto rt = sy::bench::make_runner<R>(cfg);
         const std::uint64_t hops = round_trips();
         std::uint64_t checksum = 0;
-        sy::bench::thread_peak threads;
         rt->run(switch_main(*rt, state, hops, checksum, threads));
         if (sy::bench::placement_ok(state, *rt)) finish(state, 2 * hops, checksum);
         threads.publish(state);
@@ -305,10 +305,10 @@ struct callback_pingpong {
 template <class R>
 void switch_callback(benchmark::State& state) {
     sy::bench::guarded(state, [&] {
+        sy::bench::thread_peak threads;  // before the runner: its threads count
         R rt;
         const std::uint64_t hops = round_trips();
         std::uint64_t checksum = 0;
-        sy::bench::thread_peak threads;
         for (auto _ : state) {
             callback_pingpong<R> pp(rt, hops);
             pp.pong();
