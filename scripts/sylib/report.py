@@ -59,7 +59,10 @@ def workload_table(res: Results, workload: str) -> Table | None:
     with_marks = any(b.marks for b in rows)
     columns = (["config"] if keys else []) + ["model", "n", spec.primary.label, "95% CI",
                                               "ratio to best"]
-    columns += [m.label for m in spec.extras] + (["marks"] if with_marks else [])
+    columns += [m.label for m in spec.extras]
+    cold = spec.cold_first and any(tidy.cold_and_steady(b, spec.primary)[1] for b in rows)
+    columns += ["rep 0 (cold)", "steady median (reps 1+)"] if cold else []
+    columns += ["marks"] if with_marks else []
     out = []
     for key in sorted(groups, key=tidy.natural_key):
         members = groups[key]
@@ -75,6 +78,10 @@ def workload_table(res: Results, workload: str) -> Table | None:
                 fmt(st.median if st else None, spec.primary.unit),
                 _ci(st, spec.primary.unit), f"{r:.2f}" if r is not None else "—"]
             row += [fmt(s.median if (s := b.stat(m)) else None, m.unit) for m in spec.extras]
+            if cold:
+                first, steady = tidy.cold_and_steady(b, spec.primary)
+                row += [fmt(first, spec.primary.unit),
+                        fmt(steady.median if steady else None, spec.primary.unit)]
             row += [", ".join(m.replace("_", "-") for m in b.marks)] if with_marks else []
             out.append(row)
     better = "lower" if spec.primary.better == "lower" else "higher"

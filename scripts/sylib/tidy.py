@@ -95,6 +95,17 @@ def summarize(values) -> Stat | None:
     return Stat(med, float(lo), float(hi), int(v.size))
 
 
+MIN_REPS_FOR_COLD = 3   # rep 0 apart needs >= 2 steady repetitions to compare with
+
+
+def cold_and_steady(b: "Bench", metric: "Metric") -> tuple[float | None, "Stat | None"]:
+    """(repetition 0's value, stat of the others) when repetition 0 is a cold
+    run: one iteration per repetition and enough repetitions; else (None, None)."""
+    if not b.one_iteration or len(b.reps) < MIN_REPS_FOR_COLD:
+        return None, None
+    return metric.fn(b.reps[0]), summarize(metric.fn(r) for r in b.reps[1:])
+
+
 def single_threaded_config(params: dict) -> bool:
     """Not a configuration that asks for several threads (loops:2, offload...)."""
     return all((num(params.get(k)) or 1) <= 1 for k in MULTI_THREAD_PARAMS) and \
@@ -112,6 +123,7 @@ class Bench:
     reps: list = field(default_factory=list)   # {"time_ns": .., counters..} per repetition
     status: str = "ok"                          # ok | failed | skipped
     reason: str = ""
+    one_iteration: bool = False   # every repetition was one iteration (no warm-up inside)
 
     @property
     def marks(self) -> tuple[str, ...]:
@@ -191,6 +203,9 @@ class Workload:
     primary: Metric
     extras: tuple = ()
     group_by: tuple = ()    # params that define "the same configuration" (ratio to best)
+    # Repetition 0 of a one-iteration row is the cold run (no warm-up): the
+    # report shows it apart from the steady repetitions.
+    cold_first: bool = False
 
 
 WORKLOADS = {w.name: w for w in (
@@ -199,7 +214,7 @@ WORKLOADS = {w.name: w for w in (
     Workload("memory", "memory per live task (slope of RSS over N)", BYTES_PER_TASK,
              (RSS,), ("n",)),
     Workload("skynet", "skynet: spawn a tree of tasks and sum the leaves", TIME_MS,
-             (NS_PER_TASK,), ("n", "shape")),
+             (NS_PER_TASK,), ("n", "shape"), cold_first=True),
     Workload("sleep", "N tasks sleeping T ms: wall/T and timer lateness", WALL_OVER_T,
              (LATE["p50"], LATE["p99"], LATE["p999"], CPU_PER_TIMER), ("mode", "n", "sleep_ms")),
     Workload("blocking", "blocking calls inside the loop, direct vs offloaded", HEARTBEAT,
@@ -304,6 +319,7 @@ def benches_from(data: dict, source: str) -> list[Bench]:
         if e.get("run_type", "iteration") == "iteration":
             vals = _rep_values(e)
             if "time_ns" in vals:
+                b.one_iteration = e.get("iterations") == 1 and (b.one_iteration or not b.reps)
                 b.reps.append(vals)
         elif e.get("aggregate_name") == "median":
             medians[name] = _rep_values(e)

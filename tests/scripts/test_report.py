@@ -3,6 +3,7 @@ header (fingerprint, commit, what failed or was skipped and why), report.md
 and a self-contained report.html; the `report` command and the run hook.
 """
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -179,3 +180,41 @@ def test_after_run_hook_never_raises(tmp_path):
     assert len(lines) == 2
     assert lines[0].startswith("switchyard: charts and report not written") and "malformed JSON" in lines[0]
     assert lines[1].startswith("switchyard: history not updated") and "malformed JSON" in lines[1]
+
+
+def _skynet_file(tmp_path, rows):
+    """rows: {name: (iterations, [ms per repetition])} -> a GB JSON file."""
+    entries = []
+    for name, (iters, times) in rows.items():
+        gb = f"{name}/real_time"
+        for i, ms in enumerate(times):
+            entries.append({"name": gb, "run_name": gb, "run_type": "iteration",
+                            "repetitions": len(times), "repetition_index": i, "threads": 1,
+                            "iterations": iters, "real_time": ms * 1e6, "cpu_time": ms * 1e6,
+                            "time_unit": "ns", "tasks": 1111111.0,
+                            "checksum": 499999500000.0})
+    path = tmp_path / "skynet.json"
+    path.write_text(json.dumps({"context": {}, "benchmarks": entries}))
+    return path
+
+
+def test_cold_repetition_is_shown_apart_for_one_iteration_rows(tmp_path):
+    res = tidy.load(_skynet_file(tmp_path, {
+        "skynet/coroutine/n:1000000/workers:1/iterations:1": (1, [200.0, 100.0, 104.0, 98.0]),
+        "skynet/fiber/n:10000/workers:1": (50, [9.0, 8.0, 8.5])}))
+    t, rows = table(res, "skynet")
+    assert "rep 0 (cold)" in t.columns and "steady median (reps 1+)" in t.columns
+    by_model = {r["model"]: r for r in rows}
+    cold = by_model["coroutine workers:1"]
+    assert cold["rep 0 (cold)"] == "200 ms"
+    assert cold["steady median (reps 1+)"] == "100 ms"
+    assert cold["time (ms)"] == "102 ms"          # the plain median keeps every repetition
+    warm = by_model["fiber workers:1"]              # many iterations: warmed up in rep 0
+    assert warm["rep 0 (cold)"] == "—" and warm["steady median (reps 1+)"] == "—"
+
+
+def test_no_cold_columns_without_enough_one_iteration_repetitions(tmp_path):
+    res = tidy.load(_skynet_file(tmp_path, {
+        "skynet/coroutine/n:1000000/workers:1/iterations:1": (1, [200.0, 100.0])}))
+    t, _ = table(res, "skynet")
+    assert "rep 0 (cold)" not in t.columns
