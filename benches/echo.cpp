@@ -199,6 +199,15 @@ struct server {
             port = 0;
         }
     }
+    // The I/O paths our server reports on stderr when it starts
+    // ("switchyard-echo: coroutine_uring: multishot accept, ..."); "" if none.
+    std::string io_paths() {
+        const std::string line = proc->stderr_tail();
+        const std::string prefix = "switchyard-echo: ";
+        if (line.rfind(prefix, 0) != 0) return "";
+        const auto colon = line.find(": ", prefix.size());
+        return colon == std::string::npos ? "" : line.substr(colon + 2);
+    }
 };
 
 std::string env_or(const char* name, const std::string& fallback) {
@@ -343,6 +352,12 @@ void echo_case(benchmark::State& state, const server_spec& spec, int conns, int 
     sy::bench::counter(state, "conns", conns);
     sy::bench::counter(state, "size", size);
     sy::bench::counter(state, "pinned", cpus.server ? 1 : 0);
+    // Which I/O paths ran, in the row's label: the server's (io_uring
+    // models: multishot or not, provided buffers) and the client's.
+    std::string label = "client: " + last.value("io_path", std::string("?"));
+    if (auto r = last.value("recv_mode", std::string()); !r.empty()) label += " " + r;
+    if (auto paths = srv.io_paths(); !paths.empty()) label = "server: " + paths + "; " + label;
+    state.SetLabel(label);
     state.SetItemsProcessed(std::int64_t(msgs));
     state.SetBytesProcessed(std::int64_t(msgs) * size * 2);
     if (state.iterations() > 0 && msgs <= 0) state.SkipWithError("no message was echoed");
