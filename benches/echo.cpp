@@ -63,7 +63,8 @@ constexpr double kServerStartTimeoutS = 10;
 constexpr double kLoadSlackS = 30;  // beyond duration + warm-up, then killed
 
 // One load run per repetition; repetitions for echo are capped (each is a
-// load run of its own, and 17 servers x the sweep must fit the run budget).
+// load run of its own, and 17 servers x the sweep must fit the run budget);
+// `run --repetitions N` (--sy_repetitions) overrides them.
 constexpr int kQuickRepetitions = 1, kFullRepetitions = 2;
 
 double duration_s() { return pick(0.2, 0.3, 0.4); }
@@ -387,7 +388,9 @@ SY_WORKLOAD(echo) {
     const auto add = [](const std::string& n, std::function<void(benchmark::State&)> fn) {
         auto* b = sy::bench::add_manual_time(n, std::move(fn))->Iterations(1);
         if (sy::bench::opts().size != sy::bench::tier::smoke)
-            b->Repetitions(pick(1, kQuickRepetitions, kFullRepetitions));
+            b->Repetitions(sy::bench::opts().repetitions
+                               ? sy::bench::opts().repetitions
+                               : pick(1, kQuickRepetitions, kFullRepetitions));
         return b;
     };
     for (const auto& spec : servers) {

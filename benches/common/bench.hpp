@@ -30,6 +30,10 @@ struct options {
     // --sy_iterations=N: a fixed iteration count for every benchmark and no
     // warm-up (callgrind mode of `switchyard gate`); 0: Google Benchmark decides.
     std::int64_t iterations = 0;
+    // --sy_repetitions=N: the user asked for N repetitions (`run
+    // --repetitions`); benches that set their own count (echo) follow it.
+    // 0: each bench's own default.
+    int repetitions = 0;
     bool wants(std::string_view model) const {
         return models.empty() || models.count(std::string(model)) != 0;
     }

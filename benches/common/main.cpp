@@ -110,13 +110,21 @@ void parse_own_flags(int& argc, char** argv) {
                 usage_error("--sy_iterations: not a positive whole number: '" +
                             std::string(text) + "'");
             g_opts.iterations = n;
+        } else if (a.rfind("--sy_repetitions=", 0) == 0) {
+            const char* text = a.c_str() + std::strlen("--sy_repetitions=");
+            char* end = nullptr;
+            long n = std::strtol(text, &end, 10);
+            if (*text == '\0' || *end != '\0' || n < 1 || n > 1000)
+                usage_error("--sy_repetitions: not a whole number from 1 to 1000: '" +
+                            std::string(text) + "'");
+            g_opts.repetitions = int(n);
         } else if (a == "--sy_list_models") {
             for (auto m : sy::enabled_models()) std::printf("%s\n", std::string(m).c_str());
             std::exit(0);
         } else {
             usage_error("unknown flag '" + a +
                         "' (switchyard flags: --sy_smoke --sy_quick --sy_models=LIST "
-                        "--sy_iterations=N --sy_list_models)");
+                        "--sy_iterations=N --sy_repetitions=N --sy_list_models)");
         }
     }
     argc = out;

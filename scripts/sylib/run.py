@@ -114,6 +114,8 @@ def bench_args(cfg: RunConfig) -> list[str]:
         args.append(f"--benchmark_filter={cfg.filter}")
     if cfg.models:
         args.append("--sy_models=" + ",".join(cfg.models))
+    if cfg.repetitions:   # asked for: also benches with their own count (echo) follow it
+        args.append(f"--sy_repetitions={cfg.repetitions}")
     return args
 
 

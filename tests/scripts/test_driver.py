@@ -3,6 +3,8 @@ bench, records it and carries on; checks failing inside a bench fail the run.
 """
 import json
 
+import subprocess
+
 import pytest
 
 from conftest import driver_env, one_line_error, sy
@@ -166,3 +168,23 @@ def test_previous_seconds_only_from_the_same_selection():
 def test_fmt_duration():
     assert run.fmt_duration(70.4) == "1:10"
     assert run.fmt_duration(0) == "0:00"
+
+
+def test_explicit_repetitions_reach_benches_with_their_own_count():
+    assert "--sy_repetitions=7" in run.bench_args(run.RunConfig(repetitions=7))
+    assert not any(a.startswith("--sy_repetitions") for a in run.bench_args(run.RunConfig()))
+
+
+@pytest.mark.parametrize("flag,needle", [
+    ("--sy_repetitions=0", "not a whole number from 1 to 1000"),
+    ("--sy_repetitions=x", "not a whole number from 1 to 1000"),
+    ("--sy_iterations=-1", "not a positive whole number"),
+    ("--sy_models=greenlet", "unknown model 'greenlet'"),
+    ("--sy_frob", "unknown flag '--sy_frob'"),
+])
+def test_bench_flag_errors_are_one_line_exit_2(selftest_build, flag, needle):
+    exe = selftest_build / "benches" / "bench_selftest"
+    r = subprocess.run([str(exe), flag], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and needle in lines[0], r.stderr
