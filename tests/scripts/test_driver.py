@@ -2,7 +2,6 @@
 bench, records it and carries on; checks failing inside a bench fail the run.
 """
 import json
-
 import subprocess
 
 import pytest
