@@ -606,16 +606,19 @@ def chart_echo_latency(res: Results):
     return one_legend(fig, axes, ncols, handles)
 
 
-def _by_group(rows, metric, keys) -> tuple[list[str], list]:
-    """Rows -> (group labels, [(label, model, [Bar or None per group])])."""
-    groups = ["\n".join(f"{k}:{v}" for k, v in zip(keys, g) if v is not None)
+def _by_group(rows, metric, keys, values_only=False) -> tuple[list[str], list]:
+    """Rows -> (group labels, [(label, model, [Bar or None per group])]);
+    labels 'k:v' per line, or the values alone (the axis label names keys)."""
+    groups = ["\n".join(str(v) if values_only else f"{k}:{v}"
+                        for k, v in zip(keys, g) if v is not None)
               for g in _panel_keys(rows, keys)]
     series: dict[str, tuple] = {}
     for b in rows:
         st = b.stat(metric)
         if st is None:
             continue
-        g = "\n".join(f"{k}:{b.params[k]}" for k in keys if k in b.params)
+        g = "\n".join(str(b.params[k]) if values_only else f"{k}:{b.params[k]}"
+                      for k in keys if k in b.params)
         label = b.label(skip=keys)
         entry = series.setdefault(label, (label, b.model, [None] * len(groups)))
         entry[2][groups.index(g)] = Bar(label, b.model, st, b.marks)
@@ -623,9 +626,9 @@ def _by_group(rows, metric, keys) -> tuple[list[str], list]:
 
 
 def _grouped_bar_chart(res: Results, workload: str, metric, keys, title: str, xlabel: str,
-                       ylabel: str):
+                       ylabel: str, values_only=False):
     """One panel of grouped bars (a group per parameter combination)."""
-    groups, series = _by_group(res.ok(workload), metric, keys)
+    groups, series = _by_group(res.ok(workload), metric, keys, values_only)
     if not series:
         return None
     fig, (ax,) = new_figure(res, title)
@@ -648,6 +651,25 @@ def chart_fileread(res: Results):
     return _grouped_bar_chart(res, "fileread", tidy.IOPS, ("qd", "direct"),
                               "File reads: IOPS by queue depth and O_DIRECT",
                               "queue depth (qd) and O_DIRECT (direct)", "reads per second (IOPS)")
+
+
+def chart_pyswitch(res: Results):
+    return _grouped_bar_chart(res, "pyswitch", tidy.NS_PER_SWITCH, (),
+                              "Python: time per switch (await asyncio.sleep(0), gevent.sleep(0), "
+                              "thread Event ping-pong)", "system", "ns per switch")
+
+
+def chart_pygather(res: Results):
+    return _grouped_bar_chart(res, "pygather", tidy.WALL_OVER_T, ("n",),
+                              "Python: N concurrent sleeps of T — wall time / T (ideal 1)",
+                              "N sleepers", "wall time / T")
+
+
+def chart_pyexecutor(res: Results):
+    return _grouped_bar_chart(res, "pyexecutor", tidy.NS_PER_CALL, ("executor", "fn"),
+                              "Python: run_in_executor — time per call, thread and process pools",
+                              "pool and function (blocking sleep or CPU-bound)",
+                              "ns per call", values_only=True)
 
 
 def chart_blocking(res: Results):
@@ -790,6 +812,10 @@ CHARTS = (
     Chart("redis", "redis", "requests/s vs concurrent clients, per op and pipeline",
           chart_redis),
     Chart("http", "http", "requests/s vs concurrent clients, per response size", chart_http),
+    Chart("pyswitch", "pyswitch", "Python switch cost per system", chart_pyswitch),
+    Chart("pygather", "pygather", "Python gather of N sleepers: wall/T", chart_pygather),
+    Chart("pyexecutor", "pyexecutor", "Python run_in_executor time per call",
+          chart_pyexecutor),
     Chart("os_threads", ANY_WORKLOAD, "OS threads per loop-model process, per workload",
           chart_os_threads),
 )

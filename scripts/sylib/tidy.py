@@ -194,6 +194,12 @@ REQ_PER_S = Metric("requests_per_second", "requests per second", "/s", "higher",
 OS_THREADS = Metric("os_threads", "OS threads (most during a repetition)", "count", "lower",
                     _counter("os_threads"))
 READ_BPS = Metric("bytes_per_second", "read bytes per second", "B/s", "higher", _rate("bytes"))
+NS_PER_CALL = Metric("ns_per_call", "ns per call", "ns", "lower", _per("calls"))
+KERNEL_STACK = Metric("kernel_stack_bytes_per_task", "kernel stack per thread (B)", "B", "lower",
+                      _counter("kernel_stack_bytes_per_task"))
+VM_RESERVED = Metric("vm_reserved_bytes_per_task", "address space reserved per task (B)", "B",
+                     "lower", _counter("vm_reserved_bytes_per_task"))
+STACK_KIB = Metric("stack_kib", "fiber stack (KiB)", "count", "lower", _counter("stack_kib"))
 
 
 @dataclass(frozen=True)
@@ -212,7 +218,7 @@ WORKLOADS = {w.name: w for w in (
     Workload("switch", "cost of one hand-off between two tasks", NS_PER_SWITCH),
     Workload("spawn", "cost of spawning and joining one task", NS_PER_TASK, (), ("n",)),
     Workload("memory", "memory per live task (slope of RSS over N)", BYTES_PER_TASK,
-             (RSS,), ("n",)),
+             (RSS, KERNEL_STACK, VM_RESERVED, STACK_KIB), ("n",)),
     Workload("skynet", "skynet: spawn a tree of tasks and sum the leaves", TIME_MS,
              (NS_PER_TASK,), ("n", "shape"), cold_first=True),
     Workload("sleep", "N tasks sleeping T ms: wall/T and timer lateness", WALL_OVER_T,
@@ -235,6 +241,13 @@ WORKLOADS = {w.name: w for w in (
              REQ_PER_S, (), ("op", "mode", "concurrency", "pipeline")),
     Workload("http", "GETs against a private HTTP server, sequential vs concurrent clients",
              REQ_PER_S, (), ("size", "mode", "concurrency")),
+    # The Python side (pybench: asyncio, uvloop, gevent, threads)
+    Workload("pyswitch", "Python: one switch (await sleep(0), gevent.sleep(0), thread "
+             "Event ping-pong)", NS_PER_SWITCH),
+    Workload("pygather", "Python: gather N sleepers of T ms", WALL_OVER_T, (NS_PER_TASK,),
+             ("n",)),
+    Workload("pyexecutor", "Python: run_in_executor calls, thread and process pools",
+             NS_PER_CALL, (), ("executor", "fn")),
 )}
 
 # ---- loading -------------------------------------------------------------------------
