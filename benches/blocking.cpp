@@ -57,12 +57,14 @@ std::uint64_t now_ns() {
 // may run on other OS threads: thread, pool, offload workers).
 struct run_state {
     std::atomic<bool> done{false};
+    std::atomic<bool> beating{false};  // the heartbeat has started
     std::uint64_t max_gap_ns = 0;  // heartbeat's; read after it is joined
     std::mutex mu;
     std::vector<std::thread::id> callers;
 
     void reset() {
         done = false;
+        beating = false;
         max_gap_ns = 0;
         std::lock_guard l(mu);
         callers.clear();
@@ -114,6 +116,7 @@ struct totals {
 // ---- task models -----------------------------------------------------------------------
 template <class R>
 sy::task<void> heartbeat(R& rt, run_state& rs) {
+    rs.beating.store(true, std::memory_order_release);
     std::uint64_t last = now_ns();
     while (!rs.done.load(std::memory_order_acquire)) {
         co_await rt.sleep_for(kHeartbeat);
@@ -137,6 +140,16 @@ sy::task<void> blocking_main(R& rt, benchmark::State& state, mode m, totals& tot
     for (auto _ : state) {
         rs.reset();
         auto hb = rt.spawn(heartbeat(rt, rs));
+        // Let the heartbeat start ticking before the calls exist: a join
+        // may run a queued child at once (help-first), ahead of the heartbeat.
+        co_await rt.yield();
+        if (R::cooperative && !rs.beating.load(std::memory_order_acquire)) {
+            state.SkipWithError("the heartbeat had not started before the calls: its gap "
+                                "would measure nothing");
+            rs.done.store(true, std::memory_order_release);
+            co_await hb.join();
+            co_return;
+        }
         const std::uint64_t t0 = now_ns();
         for (unsigned k = 0; k < kCalls; ++k) hs.push_back(rt.spawn(caller(rt, rs, m)));
         std::uint64_t sum = 0;
