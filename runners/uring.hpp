@@ -179,22 +179,28 @@ public:
         }
         io_.submit(n);
     }
+    // A chunk may outlive its receive (the connection failed while its data
+    // was still queued for writing): the op then stays until its last chunk
+    // is released, and is freed here.
     void release(const recv_chunk& c) {
         auto* op = static_cast<recv_base*>(c.owner);
-        if (op->use_ring) {
-            io_.buffers().release(c.bid);
-            if (op->held > 0) --op->held;
-            if (op->paused && !op->armed && op->held < detail::kMaxHeldChunks / 2) {
+        const bool ring = op->use_ring;
+        if (op->held > 0) --op->held;
+        if (ring) io_.buffers().release(c.bid);
+        if (op->ended) {
+            if (op->held == 0) op->destroy(op);
+        } else if (!op->ending) {
+            if (!ring) {
+                if (!op->armed) rearm(op);  // single-shot: the next recv reuses the op's buffer
+            } else if (op->paused && !op->armed && op->held < detail::kMaxHeldChunks / 2) {
                 op->paused = false;  // caught up: receive again
                 rearm(op);
             }
-            if (!starved_.empty()) {  // a recv stopped for want of buffers: re-arm it
-                recv_base* s = starved_.back();
-                starved_.pop_back();
-                rearm(s);
-            }
-        } else if (!op->armed) {
-            rearm(op);  // single-shot: the next recv reuses the op's buffer
+        }
+        if (ring && !starved_.empty()) {  // a recv stopped for want of buffers: re-arm it
+            recv_base* s = starved_.back();
+            starved_.pop_back();
+            rearm(s);
         }
     }
     // Which receive paths this runner uses, for results' context.
@@ -254,9 +260,12 @@ private:
         bool paused = false;  // multishot cancelled for flow control, not ended
         bool armed = false;   // an SQE of this op is in flight
         bool closed = false;  // its fd was closed: end, never re-arm (the number may be reused)
+        bool ending = false;  // its last callback is running: never re-arm
+        bool ended = false;   // finished with chunks still out: the last release frees it
         unsigned held = 0;    // chunks delivered and not yet released
         std::array<char, detail::buffer_ring::kBufSize> own{};  // single-shot fallback
         void (*cancelled)(recv_base*) = nullptr;  // ends a parked recv (not in flight)
+        void (*destroy)(recv_base*) = nullptr;
     };
     void rearm(recv_base* op) {
         if (op->closed) return op->cancelled(op);  // ends it
@@ -296,6 +305,7 @@ private:
         F fn;
         recv_node(uring_runner* r, F x) : rt(r), fn(std::move(x)) {
             this->complete = &done;
+            this->destroy = [](recv_base* b) { delete static_cast<recv_node*>(b); };
             this->cancelled = [](recv_base* b) {
                 auto* self = static_cast<recv_node*>(b);
                 self->finish(io_result(-ECANCELED));
@@ -304,7 +314,12 @@ private:
         }
         void finish(io_result res) {
             std::erase(rt->open_, static_cast<recv_base*>(this));
+            this->ending = true;
             fn(res, recv_chunk{});
+            if (this->held > 0) {
+                this->ended = true;  // chunks still out: the last release frees it
+                return;
+            }
             delete this;
         }
         static void done(detail::uring_op* o, int res, unsigned flags) {
@@ -321,7 +336,8 @@ private:
                 } else {
                     c.data = self->own.data();
                 }
-                if (self->use_ring && ++self->held >= detail::kMaxHeldChunks && more && !self->paused) {
+                ++self->held;
+                if (self->use_ring && self->held >= detail::kMaxHeldChunks && more && !self->paused) {
                     self->paused = true;  // the reader is behind: stop receiving (backpressure)
                     self->rt->io_.cancel_op(self);
                 }
