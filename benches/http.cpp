@@ -208,6 +208,7 @@ void write_file(const std::string& path, const std::string& content) {
 struct nginx_server {
     rs::managed_server srv;
     sockaddr_in addr{};
+    std::string error;  // why it did not start ("" if it did)
     nginx_server()
         : srv("http", "nginx",
               [](int port, const std::string& dir) -> std::vector<std::string> {
@@ -226,26 +227,14 @@ struct nginx_server {
                   }, 1.0);
                   return r.rfind("HTTP/1.1 200", 0) == 0 && r.find(dir + "\n") != std::string::npos;
               }) {
+        if (!srv.ok()) error = srv.error.empty() ? "nginx did not report a port" : srv.error;
         addr = rs::loopback(srv.port);
     }
 };
 
 // The server, or nullptr after reporting why the case cannot run.
 const nginx_server* server(benchmark::State& state) {
-    if (rs::no_peers()) {
-        sy::bench::skip(state, "--no-peers");
-        return nullptr;
-    }
-    if (access(kNginx, X_OK) != 0) {
-        sy::bench::skip(state, "nginx not installed (apt install nginx)");
-        return nullptr;
-    }
-    static const nginx_server s;
-    if (!s.srv.ok()) {
-        state.SkipWithError(s.srv.error.c_str());
-        return nullptr;
-    }
-    return &s;
+    return rs::shared_server<nginx_server>(state, kNginx, "nginx not installed (apt install nginx)");
 }
 
 std::uint64_t requests(std::size_t size) {
@@ -260,13 +249,6 @@ std::vector<http_proto> protos(std::size_t size, int concurrency) {
     return ps;
 }
 
-std::vector<rs::conn> conns(int n) {
-    std::vector<rs::conn> cs;
-    cs.reserve(std::size_t(n));
-    for (int i = 0; i < n; ++i) cs.emplace_back(kReadBuffer);
-    return cs;
-}
-
 void finish(benchmark::State& state, const rs::reply_stats& setup, const std::vector<http_proto>& ps,
             std::size_t size, bool pinned) {
     rs::finish(state, setup, ps, requests(size), size, pinned);
@@ -274,39 +256,16 @@ void finish(benchmark::State& state, const rs::reply_stats& setup, const std::ve
         state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(requests(size) * size));
 }
 
+// Task and callback models alike (rs::run_case).
 template <class R>
-void http_task(benchmark::State& state, std::size_t size, int concurrency) {
+void http_case(benchmark::State& state, std::size_t size, int concurrency) {
     const nginx_server* s = server(state);
     if (!s) return;
-    const rs::client_pin pin(s->srv);
-    sy::bench::guarded(state, [&] {
-        // pool: one worker per blocking client, plus the main task's.
-        sy::bench::thread_peak threads;  // before the runner: its threads count
-        auto rt = sy::bench::make_runner<R>({.workers = unsigned(concurrency) + 1});
-        auto cs = conns(concurrency);
-        auto ps = protos(size, concurrency);
-        rs::reply_stats setup;
-        rt->run(rs::task_main(*rt, state, s->addr, cs, ps, setup, threads));
-        finish(state, setup, ps, size, pin.pinned());
-        threads.publish(state);
-    });
-}
-
-template <class R>
-void http_callback(benchmark::State& state, std::size_t size, int concurrency) {
-    const nginx_server* s = server(state);
-    if (!s) return;
-    const rs::client_pin pin(s->srv);
-    sy::bench::guarded(state, [&] {
-        sy::bench::thread_peak threads;  // before the runner: its threads count
-        R rt;
-        auto cs = conns(concurrency);
-        auto ps = protos(size, concurrency);
-        rs::reply_stats setup;
-        rs::callback_main(rt, state, s->addr, cs, ps, setup, threads);
-        finish(state, setup, ps, size, pin.pinned());
-        threads.publish(state);
-    });
+    rs::run_case<R>(
+        state, *s, concurrency, kReadBuffer, [&] { return protos(size, concurrency); },
+        [&](const rs::reply_stats& setup, const std::vector<http_proto>& ps, bool pinned) {
+            finish(state, setup, ps, size, pinned);
+        });
 }
 
 // wrk's summary: "12345 requests in 1.00s, 190.00MB read" (binary units),
@@ -410,8 +369,8 @@ void register_model(std::string_view model, Fn fn) {
 }  // namespace
 
 SY_WORKLOAD(http) {
-    sy::bench::for_each_task_model([&]<class R>() { register_model(R::name, &http_task<R>); });
-    sy::bench::for_each_callback_model([&]<class R>() { register_model(R::name, &http_callback<R>); });
+    sy::bench::for_each_task_model([&]<class R>() { register_model(R::name, &http_case<R>); });
+    sy::bench::for_each_callback_model([&]<class R>() { register_model(R::name, &http_case<R>); });
     // The wrk cross-check (a reference, like echo's epoll: always registered).
     sy::bench::add_manual_time(sy::bench::name("http", "wrk", {{"size", std::to_string(kWrkSize)}, {"mode", "concurrent"},
                                                                {"concurrency", std::to_string(kWrkConcurrency)}}),

@@ -205,20 +205,8 @@ struct redis_server {
 
 // The server, or nullptr after reporting why the case cannot run.
 const redis_server* server(benchmark::State& state) {
-    if (rs::no_peers()) {
-        sy::bench::skip(state, "--no-peers");
-        return nullptr;
-    }
-    if (access(kRedisServer, X_OK) != 0) {
-        sy::bench::skip(state, "redis-server not installed (apt install redis-server)");
-        return nullptr;
-    }
-    static const redis_server s;
-    if (!s.error.empty()) {
-        state.SkipWithError(s.error.c_str());
-        return nullptr;
-    }
-    return &s;
+    return rs::shared_server<redis_server>(state, kRedisServer,
+                                           "redis-server not installed (apt install redis-server)");
 }
 
 std::uint64_t requests() { return pick(kSmokeRequests, kRequests, kRequests); }
@@ -233,46 +221,16 @@ std::vector<redis_proto> protos(op what, int concurrency, int pipeline) {
     return ps;
 }
 
-std::vector<rs::conn> conns(int n) {
-    std::vector<rs::conn> cs;
-    cs.reserve(std::size_t(n));
-    for (int i = 0; i < n; ++i) cs.emplace_back(kReplyBuffer);
-    return cs;
-}
-
+// Task and callback models alike (rs::run_case).
 template <class R>
-void redis_task(benchmark::State& state, op what, int concurrency, int pipeline) {
+void redis_case(benchmark::State& state, op what, int concurrency, int pipeline) {
     const redis_server* s = server(state);
     if (!s) return;
-    const rs::client_pin pin(s->srv);
-    sy::bench::guarded(state, [&] {
-        // pool: one worker per blocking client, plus the main task's.
-        sy::bench::thread_peak threads;  // before the runner: its threads count
-        auto rt = sy::bench::make_runner<R>({.workers = unsigned(concurrency) + 1});
-        auto cs = conns(concurrency);
-        auto ps = protos(what, concurrency, pipeline);
-        rs::reply_stats setup;
-        rt->run(rs::task_main(*rt, state, s->addr, cs, ps, setup, threads));
-        rs::finish(state, setup, ps, requests(), kValueSize, pin.pinned());
-        threads.publish(state);
-    });
-}
-
-template <class R>
-void redis_callback(benchmark::State& state, op what, int concurrency, int pipeline) {
-    const redis_server* s = server(state);
-    if (!s) return;
-    const rs::client_pin pin(s->srv);
-    sy::bench::guarded(state, [&] {
-        sy::bench::thread_peak threads;  // before the runner: its threads count
-        R rt;
-        auto cs = conns(concurrency);
-        auto ps = protos(what, concurrency, pipeline);
-        rs::reply_stats setup;
-        rs::callback_main(rt, state, s->addr, cs, ps, setup, threads);
-        rs::finish(state, setup, ps, requests(), kValueSize, pin.pinned());
-        threads.publish(state);
-    });
+    rs::run_case<R>(
+        state, *s, concurrency, kReplyBuffer, [&] { return protos(what, concurrency, pipeline); },
+        [&](const rs::reply_stats& setup, const std::vector<redis_proto>& ps, bool pinned) {
+            rs::finish(state, setup, ps, requests(), kValueSize, pinned);
+        });
 }
 
 template <class T, std::size_t N>
@@ -304,6 +262,6 @@ void register_model(std::string_view model, Fn fn) {
 }  // namespace
 
 SY_WORKLOAD(redis) {
-    sy::bench::for_each_task_model([&]<class R>() { register_model(R::name, &redis_task<R>); });
-    sy::bench::for_each_callback_model([&]<class R>() { register_model(R::name, &redis_callback<R>); });
+    sy::bench::for_each_task_model([&]<class R>() { register_model(R::name, &redis_case<R>); });
+    sy::bench::for_each_callback_model([&]<class R>() { register_model(R::name, &redis_case<R>); });
 }

@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
@@ -224,6 +225,60 @@ void finish(benchmark::State& state, const reply_stats& setup, const std::vector
 inline bool no_peers() {
     const char* v = std::getenv("SY_NO_PEERS");
     return v && std::string_view(v) == "1";
+}
+
+// One case of a real-server bench on model R: `n` clients (receive buffers
+// of `buffer` bytes) against server `s` (its .srv and .addr), running the
+// protocol machines that make_protos() returns; then finish(setup, protos,
+// pinned) checks and publishes the work. Task and callback models alike.
+template <class R, class S, class MakeProtos, class Finish>
+void run_case(benchmark::State& state, const S& s, int n, std::size_t buffer,
+              MakeProtos make_protos, Finish finish) {
+    const client_pin pin(s.srv);
+    sy::bench::guarded(state, [&] {
+        sy::bench::thread_peak threads;  // before the runner: its threads count
+        auto with_runner = [&](R& rt) {
+            std::vector<conn> cs;
+            cs.reserve(std::size_t(n));
+            for (int i = 0; i < n; ++i) cs.emplace_back(buffer);
+            auto ps = make_protos();
+            reply_stats setup;
+            if constexpr (sy::task_runner<R>)
+                rt.run(task_main(rt, state, s.addr, cs, ps, setup, threads));
+            else
+                callback_main(rt, state, s.addr, cs, ps, setup, threads);
+            finish(setup, ps, pin.pinned());
+        };
+        if constexpr (sy::task_runner<R>) {
+            // pool: one worker per blocking client, plus the main task's.
+            with_runner(*sy::bench::make_runner<R>({.workers = unsigned(n) + 1}));
+        } else {
+            R rt;
+            with_runner(rt);
+        }
+        threads.publish(state);
+    });
+}
+
+// The bench's one server S (started on first use, shared by its cases), or
+// nullptr after reporting why the case cannot run: --no-peers, the program
+// `exe` missing (skip: `missing`), or S failing to start (S::error).
+template <class S>
+const S* shared_server(benchmark::State& state, const char* exe, const char* missing) {
+    if (no_peers()) {
+        sy::bench::skip(state, "--no-peers");
+        return nullptr;
+    }
+    if (access(exe, X_OK) != 0) {
+        sy::bench::skip(state, missing);
+        return nullptr;
+    }
+    static const S s;
+    if (!s.error.empty()) {
+        state.SkipWithError(s.error.c_str());
+        return nullptr;
+    }
+    return &s;
 }
 
 }  // namespace sy::realserver
