@@ -112,6 +112,8 @@ sy::task<void> compute_main(R& rt, benchmark::State& state, std::uint64_t steps,
         hs.clear();
         benchmark::DoNotOptimize(sum);
         checksum = sum;
+        if (const auto extra = sy::bench::test_slowdown_units(kTasks * steps))  // test only
+            benchmark::DoNotOptimize(value(run_steps(seed(kTasks), extra)));
     }
 }
 
@@ -164,6 +166,8 @@ void compute_callback(benchmark::State& state, std::uint64_t every) {
             rt.run();
             benchmark::DoNotOptimize(sum);
             checksum = sum;
+            if (const auto extra = sy::bench::test_slowdown_units(kTasks * steps))
+                benchmark::DoNotOptimize(value(run_steps(seed(kTasks), extra)));  // test only
         }
         finish(state, steps, checksum, threads);
     });

@@ -26,10 +26,19 @@ std::string name(std::string_view workload, std::string_view model,
     return n;
 }
 
+namespace {
+// The benchmark running now, for the test-only slowdown hook (Google
+// Benchmark 1.7 has no State::name()).
+std::string g_running;
+}  // namespace
+
 benchmark::internal::Benchmark* add(const std::string& name,
                                     std::function<void(benchmark::State&)> fn) {
     auto* b = benchmark::RegisterBenchmark(
-        name.c_str(), [fn = std::move(fn)](benchmark::State& st) { fn(st); });
+        name.c_str(), [fn = std::move(fn), name](benchmark::State& st) {
+            g_running = name;
+            fn(st);
+        });
     // No per-benchmark warm-up (it would be appended to the name); see main.
     b->Unit(benchmark::kNanosecond)->UseRealTime();
     if (opts().iterations > 0) b->Iterations(opts().iterations);
@@ -37,19 +46,22 @@ benchmark::internal::Benchmark* add(const std::string& name,
 }
 
 #if SY_TEST_SLOWDOWN
-// Extra work per call: about 10% more instructions and time for bare_call.
-constexpr std::uint64_t kTestSlowdownSteps = 4096;
-
-void test_slowdown_hook() {
-    static volatile std::uint64_t sink = 0;
-    for (std::uint64_t i = 0; i < kTestSlowdownSteps; ++i) sink = sink + i;
+std::uint64_t test_slowdown_units(std::uint64_t units) {
+    static const std::string target = SY_TEST_SLOWDOWN_TARGET;
+    const std::string& name = g_running;
+    const bool hit = name.compare(0, target.size(), target) == 0 &&
+                     (name.size() == target.size() || name[target.size()] == '/');
+    return hit ? units * SY_TEST_SLOWDOWN_PCT / 100 : 0;
 }
 #endif
 
 benchmark::internal::Benchmark* add_manual_time(const std::string& name,
                                                 std::function<void(benchmark::State&)> fn) {
     auto* b = benchmark::RegisterBenchmark(
-        name.c_str(), [fn = std::move(fn)](benchmark::State& st) { fn(st); });
+        name.c_str(), [fn = std::move(fn), name](benchmark::State& st) {
+            g_running = name;
+            fn(st);
+        });
     b->Unit(benchmark::kNanosecond)->UseManualTime();
     if (opts().iterations > 0) b->Iterations(opts().iterations);
     return b;

@@ -74,13 +74,14 @@ void skip(benchmark::State& state, const std::string& reason);
 bool expect_eq(benchmark::State& state, const char* what, std::uint64_t got,
                std::uint64_t want);
 
-// Test only: deterministic extra work for proving that the regression gate
-// catches a slowdown (CMake -DSY_TEST_SLOWDOWN=ON). Compiles to nothing
-// otherwise; called once per iteration from switch/bare_call.
+// Test only: how much extra work of its own kind a benchmark does so that the
+// regression gate can be shown to catch a slowdown (CMake
+// -DSY_TEST_SLOWDOWN=P -DSY_TEST_SLOWDOWN_TARGET=NAME): P% of `units` when
+// this benchmark is NAME (or NAME/...), else 0. Always 0 in normal builds.
 #if SY_TEST_SLOWDOWN
-void test_slowdown_hook();
+std::uint64_t test_slowdown_units(std::uint64_t units);
 #else
-inline void test_slowdown_hook() {}
+inline std::uint64_t test_slowdown_units(std::uint64_t) { return 0; }
 #endif
 
 // Threads of this process right now (/proc/self/status), for the

@@ -19,7 +19,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .results import InputError, parse_name
+from .results import InputError, parse_name, several_threads
 
 DEFAULT_ITERATIONS = 10
 # The N-to-2N difference should be at least this many instructions: a process
@@ -27,29 +27,28 @@ DEFAULT_ITERATIONS = 10
 # /proc, formats dates), which must stay far below the 1% threshold.
 TARGET_DELTA_IR = 20_000_000
 MAX_ITERATIONS = 1_000_000
+# Below this N-to-2N difference a count is not reported as a number: it would
+# be run-to-run jitter (~1k Ir) around a near-zero cost.
+MIN_DELTA_IR = 1_000_000
+# A benchmark with a fixed iteration count (Iterations(k), e.g. one cold
+# 1M-task tree per repetition) ignores --sy_iterations: it is measured as
+# whole repetitions instead, REPETITION_PAIR against twice as many.
+REPETITION_PAIR = 2
 
 # Workloads whose cost is user-space instructions (issue 9: switch, spawn,
 # skynet, compute); every other workload is dominated by syscalls or sleeping.
 ELIGIBLE_WORKLOADS = ("switch", "spawn", "skynet", "compute")
 OTHER_WORKLOAD_REASON = ("dominated by syscalls, sleeping or several threads: "
                          "instruction counts do not measure it")
-# Models / baselines that hand off through the kernel even in those workloads.
-EXCLUDED_MODELS = {
-    "futex": "OS threads handing off through futex syscalls: kernel time, not instructions",
-    "thread": "one OS thread per task: clone/futex syscalls and scheduling, not instructions",
-    "pool": "worker threads block on futexes: scheduling, not instructions",
-}
-
-
 def exclusion(name: str) -> str | None:
     """Why a benchmark is not measured under callgrind, or None if it is."""
     p = parse_name(name)
     if p["workload"] not in ELIGIBLE_WORKLOADS:
         return f"{p['workload']}: {OTHER_WORKLOAD_REASON}"
-    if p["model"] in EXCLUDED_MODELS:
-        return EXCLUDED_MODELS[p["model"]]
-    if p["params"].get("workers", "1") not in ("0", "1"):
-        return "several worker threads: callgrind serialises threads"
+    why = several_threads(name)
+    if why:
+        return (f"{why}: syscalls and scheduling, not instructions (callgrind serialises "
+                "threads)")
     return None
 
 
@@ -65,11 +64,15 @@ def valgrind() -> str:
     return exe
 
 
-def command(exe: Path, name: str, iterations: int, out_file: Path, json_out: Path,
-            extra: list[str]) -> list[str]:
+def command(exe: Path, name: str, count: int, out_file: Path, json_out: Path,
+            extra: list[str], mode: str = "iterations") -> list[str]:
+    """`mode` "iterations": one repetition of `count` iterations;
+    "repetitions": `count` repetitions of the benchmark's own iteration count."""
+    counts = ([f"--sy_iterations={count}", "--benchmark_repetitions=1"] if mode == "iterations"
+              else [f"--benchmark_repetitions={count}"])
     return [valgrind(), "--tool=callgrind", f"--callgrind-out-file={out_file}",
-            f"--log-file={out_file}.log", str(exe), f"--sy_iterations={iterations}",
-            f"--benchmark_filter={exact_filter(name)}", "--benchmark_repetitions=1",
+            f"--log-file={out_file}.log", str(exe), *counts,
+            f"--benchmark_filter={exact_filter(name)}",
             f"--benchmark_out={json_out}", "--benchmark_out_format=json",
             "--benchmark_color=false", *extra]
 
@@ -83,10 +86,33 @@ def parse_total(text: str) -> int:
     raise ValueError("no totals/summary line in callgrind output")
 
 
-def per_iteration(ir_n: int, ir_2n: int, n: int) -> float | None:
-    """Instructions per iteration from the N and 2N runs, or None if nonsense."""
+def per_unit(ir_n: int, ir_2n: int, n: int) -> float | None:
+    """Instructions per iteration (or repetition) from the N and 2N runs, or
+    None if nonsense."""
     d = ir_2n - ir_n
     return d / n if d > 0 else None
+
+
+per_iteration = per_unit
+
+
+def unmeasurable(ir_n: int, ir_2n: int) -> str | None:
+    """Why the N-to-2N difference is no count to report, or None."""
+    d = ir_2n - ir_n
+    if d <= 0:
+        return f"the {2}N run executed no more instructions than the N run ({d:+,} Ir)"
+    if d < MIN_DELTA_IR:
+        return (f"the N-to-2N difference ({d:,} Ir) is below {MIN_DELTA_IR:,} Ir: too close "
+                "to run-to-run jitter to report as a count")
+    return None
+
+
+def fixed_iterations(data: dict, asked: int) -> int | None:
+    """The benchmark's own iteration count when it ignored --sy_iterations."""
+    its = {int(e["iterations"]) for e in data.get("benchmarks", [])
+           if e.get("run_type") != "aggregate" and not e.get("error_occurred")
+           and isinstance(e.get("iterations"), (int, float))}
+    return next(iter(its)) if its and asked not in its else None
 
 
 def iterations_for(ipi: float, n: int) -> int:

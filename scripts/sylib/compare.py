@@ -4,60 +4,68 @@ Google Benchmark results, and an exit status a CI job can fail on.
 Why not google/benchmark's tools/compare.py: it never fails a build and it
 ignores counters. Here a benchmark that did different work (a checksum or
 work counter differs between the sides) is a failure whatever its timings,
-and a slowdown only counts when it is both significant and larger than the
-noise. Input is any Google Benchmark JSON (files or results directories);
-our `context.fingerprint` is used when present.
+and a slowdown only counts when its confidence interval says so.
 
-Verdict rules for timings (real_time per repetition, per benchmark):
-  change  = median(cand) / median(base) - 1
-  spread  = max over both sides of 1.4826 * MAD / median of the repetitions
-            (a robust relative standard deviation: two slow outliers in five
-            repetitions do not inflate it, unlike the standard deviation or IQR)
-  noise   = max(floor (default 3%), spread)
-  p       = two-sided Mann-Whitney U over the repetitions (scipy), adjusted
-            with Benjamini-Hochberg over every benchmark tested in the same
-            comparison: with 50 benchmarks and no correction, about one gate
-            run in four would fail by chance
-  1. cand reported an error            -> failure
-  2. a work counter differs            -> failure
-  3. either side skipped               -> skipped
-  4. fewer than MIN_REPETITIONS a side -> inconclusive (says how many are needed)
-  5. p < alpha and |change| > noise    -> regression (slower) / improvement
-  6. |change| > noise, not significant -> inconclusive
-  7. spread > floor                    -> inconclusive (spread above the effect)
-  8. otherwise                         -> no change
+The unit of evidence is a *process*, not a repetition: repetitions inside
+one process agree to 1% while processes differ by 5-30% (code layout, heap
+placement, the CPU it landed on; MEASURING.md). A row's `process` field
+(written by `gate` and by process-level `run`s) says which process made it;
+rows without one count as one process per input file. Per process the
+median of its repetitions is one sample.
+
+Verdict rules for timings (per benchmark; sylib.intervals does the maths):
+  paired (gate: base and cand ran back to back in the same rounds):
+      Hodges-Lehmann estimate of the per-round log ratios cand/base and its
+      exact signed-rank confidence interval
+  unpaired (two runs): Hodges-Lehmann shift of the per-process log times
+      and its exact Mann-Whitney interval, at level 1 - alpha/m (Bonferroni
+      over the m benchmarks tested, so 100 unchanged benchmarks do not fail
+      1 run in 20 by chance); fewer than MIN_PROCESSES processes a side is
+      `inconclusive` and says so
+  1. cand reported an error                  -> failure
+  2. a work counter differs or disappears    -> failure
+  3. cand skips a case base ran              -> newly skipped (fails)
+  4. either side skipped                     -> skipped
+  5. interval entirely above +floor          -> regression
+     entirely below -floor                   -> improvement
+     entirely inside +-floor                 -> no change (an equivalence check)
+     otherwise                               -> inconclusive
+  then a policy (sylib.policy) may turn 1-3 and 5's regression into
+  `accepted`, or a row into `ignored`.
 Instruction counts (callgrind mode) are deterministic: |change| > threshold
-(default 1%) decides, no statistics. Exit status: 1 on any regression or
-failure, 0 otherwise; bad input raises InputError (exit 2).
+(default 1%) decides, no statistics. Exit status: 1 on any regression,
+failure or newly skipped case, 0 otherwise; bad input raises InputError.
 """
 from __future__ import annotations
 
-import json
 import math
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
+from . import intervals
+from .policy import Policy
 from .results import InputError, base_name, is_failure, is_skip, load_results
 
 DEFAULT_FLOOR = 0.03              # smallest relative change worth a verdict
-DEFAULT_ALPHA = 0.05              # significance level of the Mann-Whitney test
-MIN_REPETITIONS = 5               # per side; the exact test reaches p = 0.008 at 5 vs 5
+DEFAULT_ALPHA = 0.05              # family-wise false-alarm rate of one comparison
+MIN_PROCESSES = 3                 # per side, for an unpaired interval
 DEFAULT_CALLGRIND_THRESHOLD = 0.01
 INSTRUCTIONS_KEY = "instructions_per_iteration"   # written by `gate --callgrind`
 
 TIME_UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 
-# Google Benchmark's own fields: everything else numeric in an entry is a counter.
+# Google Benchmark's own fields and our bookkeeping: everything else numeric
+# in an entry is a counter.
 STANDARD_FIELDS = frozenset({
     "name", "run_name", "run_type", "family_index", "per_family_instance_index",
     "repetitions", "repetition_index", "threads", "iterations", "real_time",
     "cpu_time", "time_unit", "aggregate_name", "aggregate_unit", "label",
     "error_occurred", "error_message", "big_o", "rms", "cpu_coefficient",
     "real_coefficient", "complexity_n", INSTRUCTIONS_KEY, "callgrind_ir_total",
-    "callgrind_iterations",
+    "callgrind_iterations", "process", "cpu", "stage",
 })
 # Counters that define the work done (schema: "work"/checksum counters). They
 # must be equal on both sides. Not here on purpose: locks' `final` and
@@ -70,31 +78,46 @@ WORK_COUNTERS = frozenset({
 # 0/1 marks: a change is reported as a note, not judged.
 MARK_COUNTERS = frozenset({"capped", "oversubscribed", "client_bound"})
 
-FAILING = ("failure", "regression")
+FAILING = ("failure", "regression", "newly skipped")
+ACCEPTABLE = FAILING
 # Display order: what needs attention first.
-VERDICT_ORDER = ("failure", "regression", "improvement", "inconclusive", "no change",
-                 "skipped", "excluded", "only in base", "only in cand")
+VERDICT_ORDER = ("failure", "regression", "newly skipped", "accepted", "improvement",
+                 "inconclusive", "no change", "skipped", "ignored", "excluded",
+                 "only in base", "only in cand")
 
 
 @dataclass
 class Settings:
     floor: float = DEFAULT_FLOOR
     alpha: float = DEFAULT_ALPHA
-    min_repetitions: int = MIN_REPETITIONS
     threshold: float = DEFAULT_CALLGRIND_THRESHOLD
     metric: str = "time"                 # "time" | "instructions"
     allow_cross_machine: bool = False
     work_counters: frozenset = WORK_COUNTERS
+    policy: Policy = field(default_factory=Policy)
 
 
 @dataclass
 class Side:
-    """One benchmark on one side: per-repetition samples and what went wrong."""
+    """One benchmark on one side: samples with the process that made each."""
     samples: list = field(default_factory=list)       # ns, or instructions
+    procs: list = field(default_factory=list)         # process key per sample
     aggregate: float | None = None                     # fallback: aggregate median/mean
     counters: dict = field(default_factory=dict)       # name -> [values]
     errors: list = field(default_factory=list)
     skips: list = field(default_factory=list)
+
+    def per_process(self) -> dict:
+        """{process key: median of its samples}, in order of appearance
+        (computed once: compare asks for it several times per benchmark)."""
+        if getattr(self, "_per_process", None) is None or \
+                self._per_process[0] != len(self.samples):
+            groups: dict = {}
+            for p, v in zip(self.procs, self.samples):
+                groups.setdefault(p, []).append(v)
+            self._per_process = (len(self.samples),
+                                 {p: float(statistics.median(v)) for p, v in groups.items()})
+        return self._per_process[1]
 
 
 # ---- reading ----------------------------------------------------------------------
@@ -134,6 +157,12 @@ def entry_counters(entry: dict) -> dict:
                               if k not in STANDARD_FIELDS) if v is not None}
 
 
+def process_key(entry: dict, source: str):
+    """Which process made a row: its `process` field, else its input file."""
+    p = entry.get("process")
+    return p if isinstance(p, (int, float)) and not isinstance(p, bool) else f"file:{source}"
+
+
 def collect(datasets: list[tuple[str, dict]], metric: str = "time") -> dict[str, Side]:
     """Benchmarks of one side, keyed by name, in order of first appearance."""
     sides: dict[str, Side] = {}
@@ -159,6 +188,7 @@ def collect(datasets: list[tuple[str, dict]], metric: str = "time") -> dict[str,
             if v is None:
                 continue
             side.samples.append(v)
+            side.procs.append(process_key(e, source))
             for k, c in entry_counters(e).items():
                 side.counters.setdefault(k, []).append(c)
     for key, f in fallback.items():
@@ -209,84 +239,79 @@ MAD_TO_SIGMA = 1.4826             # MAD * this = standard deviation for normal d
 
 def rel_spread(xs) -> float:
     """Robust relative spread: 1.4826 * median absolute deviation / median."""
-    xs = np.asarray(xs, dtype=float)
-    med = float(np.median(xs))
+    xs = [float(x) for x in xs]
+    med = statistics.median(xs) if xs else 0.0
     if len(xs) < 2 or med == 0:
         return 0.0
-    return float(MAD_TO_SIGMA * np.median(np.abs(xs - med)) / abs(med))
-
-
-def mann_whitney_p(a, b) -> float:
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    if np.ptp(np.concatenate([a, b])) == 0:
-        return 1.0                        # all values equal: nothing to test
-    p = stats.mannwhitneyu(a, b, alternative="two-sided").pvalue
-    return 1.0 if not np.isfinite(p) else float(p)
+    return MAD_TO_SIGMA * statistics.median(abs(x - med) for x in xs) / abs(med)
 
 
 def pct(x: float) -> str:
     return f"{x * 100:+.1f}%"
 
 
-def bh_adjust(pvalues: dict) -> dict:
-    """Benjamini-Hochberg adjusted p-values, {key: p} -> {key: q}."""
-    if not pvalues:
-        return {}
-    keys = sorted(pvalues, key=pvalues.get)
-    m = len(keys)
-    out, running = {}, 1.0
-    for rank in range(m, 0, -1):                # step-up from the largest p
-        k = keys[rank - 1]
-        running = min(running, pvalues[k] * m / rank)
-        out[k] = min(running, 1.0)
-    return out
+def paired_log_ratios(base: Side, cand: Side) -> np.ndarray:
+    """log(cand/base) per process pair (same `process` key on both sides)."""
+    b, c = base.per_process(), cand.per_process()
+    keys = [k for k in c if k in b and b[k] > 0 and c[k] > 0]
+    return np.log(np.array([c[k] / b[k] for k in keys], dtype=float))
 
 
-def time_verdict(a, b, s: Settings, p: float | None = None) -> dict:
-    """Rules 4-8 of the module comment for two lists of samples (ns).
-    `p`: the adjusted p-value; computed unadjusted when not given."""
-    ma, mb = float(np.median(a)), float(np.median(b))
-    change = mb / ma - 1 if ma else math.inf
-    spread = max(rel_spread(a), rel_spread(b))
-    noise = max(s.floor, spread)
-    out = {"change": change, "spread": spread, "noise": noise, "p": None}
-    if min(len(a), len(b)) < s.min_repetitions:
+def testable(base: Side, cand: Side, paired: bool) -> bool:
+    """Whether an interval can be formed at all (enough processes or pairs)."""
+    if paired:
+        return len(paired_log_ratios(base, cand)) >= 2
+    return min(len(base.per_process()), len(cand.per_process())) >= MIN_PROCESSES
+
+
+def time_verdict(base: Side, cand: Side, floor: float, level: float, paired: bool) -> dict:
+    """Rule 5 of the module comment for one benchmark."""
+    bp, cp = base.per_process(), cand.per_process()
+    out = {"processes": [len(bp), len(cp)], "level": level}
+    if paired:
+        d = paired_log_ratios(base, cand)
+        iv = intervals.paired(d, level)
+        what = f"{len(d)} paired rounds"
+    else:
+        if min(len(bp), len(cp)) < MIN_PROCESSES:
+            change = statistics.median(cp.values()) / statistics.median(bp.values()) - 1
+            return {**out, "change": change, "ci": None, "verdict": "inconclusive",
+                    "reason": f"repetitions from {len(bp)} base and {len(cp)} cand "
+                              f"process(es): repetitions inside one process are not "
+                              f"independent samples; need at least {MIN_PROCESSES} "
+                              "processes a side (use `gate`, or runs with "
+                              "process-level repetitions)"}
+        iv = intervals.unpaired(np.log(list(bp.values())), np.log(list(cp.values())), level)
+        what = f"{len(bp)} vs {len(cp)} processes"
+    est, lo, hi = iv.pct()
+    out.update(change=est, ci=[lo, hi] if iv.finite else None)
+    if not iv.finite:
         return {**out, "verdict": "inconclusive",
-                "reason": f"{len(a)} base and {len(b)} cand repetitions: "
-                          f"need at least {s.min_repetitions} per side"}
-    out["p_raw"] = mann_whitney_p(a, b)
-    p = out["p_raw"] if p is None else p
-    out["p"] = p
-    if p < s.alpha and abs(change) > noise:
-        v = "regression" if change > 0 else "improvement"
-        return {**out, "verdict": v,
-                "reason": f"{'slower' if change > 0 else 'faster'} by {abs(change) * 100:.1f}% "
-                          f"(noise {noise * 100:.1f}%, p={p:.3g})"}
-    if abs(change) > noise:
-        return {**out, "verdict": "inconclusive",
-                "reason": f"{pct(change)} but not significant (p={p:.3g} >= {s.alpha:g}): "
-                          "more repetitions needed"}
-    if spread > s.floor:
-        return {**out, "verdict": "inconclusive",
-                "reason": f"spread {spread * 100:.1f}% is above the effect ({pct(change)}) "
-                          f"and the {s.floor * 100:g}% floor: too noisy to call"}
-    reason = f"within the {noise * 100:.1f}% noise floor"
-    if p < s.alpha:
-        reason += f" (a significant {pct(change)} shift, p={p:.3g}, below the floor)"
-    return {**out, "verdict": "no change", "reason": reason}
+                "reason": f"{what} cannot reach a {level * 100:.3g}% interval: more needed"}
+    v = intervals.decide(iv, floor)
+    band = f"+-{floor * 100:g}% floor"
+    reason = {"regression": f"slower: the whole {level * 100:.3g}% interval is above the {band}",
+              "improvement": f"faster: the whole {level * 100:.3g}% interval is below the "
+                             f"{band}",
+              "no change": f"the {level * 100:.3g}% interval lies inside the {band}",
+              "inconclusive": f"the {level * 100:.3g}% interval straddles the {band}: "
+                              "more rounds needed"}[v]
+    return {**out, "verdict": v, "reason": f"{reason} ({what})"}
 
 
 def instruction_verdict(a: float, b: float, s: Settings) -> dict:
+    """Counts are deterministic: the threshold alone decides (gate.toml's
+    floors are about timing noise and do not apply)."""
     change = b / a - 1 if a else math.inf
-    out = {"change": change, "spread": 0.0, "noise": s.threshold, "p": None}
-    if abs(change) > s.threshold:
+    threshold = s.threshold
+    out = {"change": change, "ci": [change, change]}
+    if abs(change) > threshold:
         v = "regression" if change > 0 else "improvement"
         return {**out, "verdict": v,
                 "reason": f"{pct(change)} instructions per iteration "
-                          f"(threshold {s.threshold * 100:g}%)"}
+                          f"(threshold {threshold * 100:g}%)"}
     return {**out, "verdict": "no change",
-            "reason": f"within the {s.threshold * 100:g}% instruction threshold"}
+            "reason": f"within the {threshold * 100:g}% instruction threshold"}
 
 
 def fmt_num(v: float) -> str:
@@ -301,7 +326,10 @@ def compare_counters(base: Side, cand: Side, s: Settings) -> tuple[dict, list, l
         kind = ("work" if k in s.work_counters else
                 "mark" if k in MARK_COUNTERS else "metric")
         if bv is None or cv is None:
-            notes.append(f"counter {k} only in {'cand' if bv is None else 'base'}")
+            if kind == "work" and cv is None and (cand.samples or cand.aggregate is not None):
+                mismatches.append(f"work counter {k} disappeared in cand")
+            else:
+                notes.append(f"counter {k} only in {'cand' if bv is None else 'base'}")
             out[k] = {"kind": kind, "base": None if bv is None else float(np.median(bv)),
                       "cand": None if cv is None else float(np.median(cv)), "change": None}
             continue
@@ -322,25 +350,33 @@ def compare_counters(base: Side, cand: Side, s: Settings) -> tuple[dict, list, l
     return out, mismatches, notes
 
 
-def compare_one(name: str, base: Side | None, cand: Side | None, s: Settings,
-                p_adjusted: float | None = None) -> dict:
-    row = {"name": name, "metric": s.metric, "unit": "ns" if s.metric == "time" else "Ir",
-           "base": None, "cand": None, "change": None, "p": None, "noise": None,
-           "spread": None, "counters": {}, "notes": []}
+def empty_row(name: str, s: Settings) -> dict:
+    return {"name": name, "metric": s.metric, "unit": "ns" if s.metric == "time" else "Ir",
+            "base": None, "cand": None, "change": None, "ci": None, "level": None,
+            "floor": None, "counters": {}, "notes": []}
+
+
+def compare_one(name: str, base: Side | None, cand: Side | None, s: Settings, *,
+                level: float, paired: bool) -> dict:
+    row = empty_row(name, s)
+    row["floor"] = s.policy.floor_for(name, s.floor)
     for label, side in (("base", base), ("cand", cand)):
         if side is not None and (side.samples or side.aggregate is not None):
             vals = side.samples or [side.aggregate]
-            row[label] = {"n": len(side.samples), "median": float(np.median(vals)),
+            row[label] = {"n": len(side.samples), "median": float(statistics.median(vals)),
+                          "processes": len(side.per_process()),
                           "spread": rel_spread(side.samples) if side.samples else None}
     if base is None or cand is None:
         which = "only in base" if cand is None else "only in cand"
         return {**row, "verdict": which, "reason": "not in the other side's results"}
     row["counters"], mismatches, row["notes"] = compare_counters(base, cand, s)
     if cand.errors:
-        return {**row, "verdict": "failure", "reason": f"cand: {cand.errors[0]}"}
+        return {**row, "verdict": "failure", "reason": f"cand: {cand.errors[0]}",
+                "acceptable": False}
     if mismatches:
-        return {**row, "verdict": "failure",
-                "reason": "different work: " + "; ".join(mismatches)}
+        return {**row, "verdict": "failure", "reason": "different work: " + "; ".join(mismatches)}
+    if cand.skips and not base.skips and not base.errors and (base.samples or base.aggregate):
+        return {**row, "verdict": "newly skipped", "reason": f"cand skipped: {cand.skips[0]}"}
     if base.skips or cand.skips:
         which = "base" if base.skips else "cand"
         return {**row, "verdict": "skipped",
@@ -353,16 +389,34 @@ def compare_one(name: str, base: Side | None, cand: Side | None, s: Settings,
     if s.metric == "instructions":
         return {**row, **instruction_verdict(row["base"]["median"], row["cand"]["median"], s)}
     if not base.samples or not cand.samples:
-        v = time_verdict([row["base"]["median"]], [row["cand"]["median"]], s)
-        return {**row, **v, "p": None, "verdict": "inconclusive",
+        return {**row, "change": row["cand"]["median"] / row["base"]["median"] - 1,
+                "verdict": "inconclusive",
                 "reason": "only aggregate rows (no per-repetition rows): run with "
                           "--benchmark_repetitions and without --benchmark_report_aggregates_only"}
-    return {**row, **time_verdict(base.samples, cand.samples, s, p_adjusted)}
+    return {**row, **time_verdict(base, cand, row["floor"], level, paired)}
+
+
+def apply_policy(row: dict, policy: Policy) -> dict:
+    why = policy.ignored(row["name"])
+    if why and row["verdict"] not in ("only in base", "only in cand"):
+        return {**row, "verdict": "ignored", "reason": f"gate policy: {why}",
+                "was": row["verdict"]}
+    if row["verdict"] in ACCEPTABLE and row.get("acceptable", True):
+        acc = policy.accepted(row["name"])
+        if acc:
+            return {**row, "verdict": "accepted", "was": row["verdict"],
+                    "reason": f"{row['verdict']} accepted ({acc.reason}; Perf-Accept in "
+                              f"{acc.commit[:10] or 'the candidate'}): {row['reason']}"}
+    return row
 
 
 def compare(base_sets, cand_sets, s: Settings | None = None, *, labels=("base", "cand"),
-            excluded: dict | None = None) -> dict:
-    """The whole report (a JSON-able dict) for two lists of (source, GB JSON)."""
+            excluded: dict | None = None, paired: bool = False,
+            level: float | None = None) -> dict:
+    """The whole report (a JSON-able dict) for two lists of (source, GB JSON).
+    `paired`: samples with the same `process` key on both sides are a pair
+    (gate rounds). `level`: the interval's confidence; default 1 - alpha/m
+    over the m benchmarks that can be tested (Bonferroni)."""
     s = s or Settings()
     machine, note = machine_check(fingerprints(base_sets), fingerprints(cand_sets))
     notes = []
@@ -381,35 +435,44 @@ def compare(base_sets, cand_sets, s: Settings | None = None, *, labels=("base", 
     if not any(n in base and n in cand for n in names) and not excluded:
         raise InputError("no benchmark appears on both sides "
                          f"({len(base)} in base, {len(cand)} in cand)")
-    rows = [compare_one(n, base.get(n), cand.get(n), s) for n in names]
-    # Second pass with p-values adjusted over every benchmark that was tested.
-    q = bh_adjust({r["name"]: r["p_raw"] for r in rows if r.get("p_raw") is not None})
-    if len(q) > 1:
-        rows = [compare_one(n, base.get(n), cand.get(n), s, q.get(n)) if n in q else r
-                for n, r in zip(names, rows)]
-    rows += [{"name": n, "metric": s.metric, "verdict": "excluded", "reason": why,
-              "base": None, "cand": None, "change": None, "p": None, "noise": None,
-              "spread": None, "counters": {}, "notes": []} for n, why in excluded.items()]
+    tested = sum(1 for n in names if n in base and n in cand and
+                 testable(base[n], cand[n], paired) and not s.policy.ignored(n))
+    if level is None:
+        level = 1 - s.alpha / max(tested, 1)
+    rows = [apply_policy(compare_one(n, base.get(n), cand.get(n), s, level=level,
+                                     paired=paired), s.policy) for n in names]
+    if not paired and s.metric == "time" and rows and all(
+            (r["base"] or {}).get("processes", 0) <= 1 for r in rows if r["base"]):
+        notes.append("every benchmark's repetitions come from one process per side: they are "
+                     "not independent, so no interval is given (MEASURING.md)")
+    rows += [{**empty_row(n, s), "verdict": "excluded", "reason": why}
+             for n, why in excluded.items()]
     for r in rows:
         r["cross_machine"] = machine == "different"
     rows.sort(key=lambda r: VERDICT_ORDER.index(r["verdict"]))
-    summary = {v: sum(r["verdict"] == v for r in rows) for v in VERDICT_ORDER}
     return {
-        "switchyard_compare": 1,
+        "switchyard_compare": 2,
         "base": {"label": labels[0], "sources": [src for src, _ in base_sets],
                  "commits": _commits(base_sets)},
         "cand": {"label": labels[1], "sources": [src for src, _ in cand_sets],
                  "commits": _commits(cand_sets)},
         "machine": machine,
         "settings": {"metric": s.metric, "floor": s.floor, "alpha": s.alpha,
-                     "min_repetitions": s.min_repetitions, "threshold": s.threshold,
-                     "p_adjustment": "benjamini-hochberg" if len(q) > 1 else "none",
-                     "tested": len(q)},
+                     "threshold": s.threshold, "paired": paired, "level": level,
+                     "tested": tested, "policy": s.policy.source or None},
         "notes": notes,
         "rows": rows,
-        "summary": summary,
-        "exit_status": 1 if any(summary[v] for v in FAILING) else 0,
+        "summary": summarize(rows),
+        "exit_status": exit_status(rows),
     }
+
+
+def summarize(rows: list[dict]) -> dict:
+    return {v: sum(r["verdict"] == v for r in rows) for v in VERDICT_ORDER}
+
+
+def exit_status(rows: list[dict]) -> int:
+    return 1 if any(r["verdict"] in FAILING for r in rows) else 0
 
 
 def _commits(sets) -> list[str]:
@@ -432,117 +495,12 @@ def compare_paths(base_path, cand_path, s: Settings | None = None, **kw) -> dict
     return compare(load_side(base_path), load_side(cand_path), s, **kw)
 
 
-# ---- output -------------------------------------------------------------------------
-
-def fmt_value(v: float | None, unit: str) -> str:
-    if v is None:
-        return "-"
-    if unit == "Ir":
-        for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-            if abs(v) >= scale:
-                return f"{v / scale:.4g}{suffix} Ir"
-        return f"{v:.4g} Ir"
-    for scale, suffix in ((1e9, "s"), (1e6, "ms"), (1e3, "us")):
-        if abs(v) >= scale:
-            return f"{v / scale:.4g} {suffix}"
-    return f"{v:.4g} ns"
-
-
-def _cells(r: dict) -> list[str]:
-    unit = r.get("unit", "ns")
-    verdict = r["verdict"] + (" (x-machine)" if r.get("cross_machine") else "")
-    return [r["name"],
-            fmt_value((r["base"] or {}).get("median"), unit),
-            fmt_value((r["cand"] or {}).get("median"), unit),
-            "-" if r["change"] is None or not math.isfinite(r["change"]) else pct(r["change"]),
-            "-" if r["p"] is None else f"{r['p']:.3g}",
-            "-" if r["noise"] is None else f"{r['noise'] * 100:.1f}%",
-            verdict, r["reason"] + ("; " + "; ".join(r["notes"]) if r.get("notes") else "")]
-
-
-HEADERS = ["benchmark", "base", "cand", "change", "p", "noise", "verdict", "why"]
-
-
-def summary_line(report: dict) -> str:
-    parts = [f"{n} {v}" for v, n in report["summary"].items() if n]
-    status = "FAIL" if report["exit_status"] else "PASS"
-    return f"{status}: " + (", ".join(parts) or "nothing compared")
-
-
-def _header(report: dict) -> str:
-    def side(d):
-        src = d["sources"]
-        where = src[0] if len(src) == 1 else f"{Path(src[0]).parent}/ ({len(src)} files)"
-        commits = f" @ {', '.join(d['commits'])}" if d["commits"] else ""
-        return f"{d['label']} {where}{commits}"
-    what = ("instructions per iteration (callgrind)" if report["settings"]["metric"] ==
-            "instructions" else "real time, median of repetitions")
-    return f"{side(report['base'])}  vs  {side(report['cand'])}  [{what}]"
-
-
-def format_table(report: dict) -> str:
-    rows = [HEADERS] + [_cells(r) for r in report["rows"]]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADERS) - 1)]
-    lines = [_header(report)]
-    for r in rows:
-        lines.append("  ".join(c.ljust(w) if i in (0, 6) else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(r, widths))) + "  " + r[-1])
-    lines += [f"note: {n}" for n in report["notes"]]
-    if report["settings"].get("p_adjustment") == "benjamini-hochberg":
-        lines.append(f"note: p is Benjamini-Hochberg-adjusted over the "
-                     f"{report['settings']['tested']} benchmarks tested")
-    lines.append(summary_line(report))
-    return "\n".join(lines) + "\n"
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def format_markdown(report: dict) -> str:
-    lines = [f"### switchyard: {summary_line(report)}", "", _md(_header(report)), ""]
-    lines.append("| " + " | ".join(HEADERS) + " |")
-    lines.append("|" + "---|" * len(HEADERS))
-    for r in report["rows"]:
-        c = _cells(r)
-        c[0] = f"`{c[0]}`"
-        if r["verdict"] in FAILING:
-            c[6] = f"**{c[6]}**"
-        lines.append("| " + " | ".join(_md(x) for x in c) + " |")
-    if report["notes"]:
-        lines.append("")
-        lines += [f"- {_md(n)}" for n in report["notes"]]
-    lines += ["", legend(report)]
-    return "\n".join(lines) + "\n"
-
-
-def legend(report: dict) -> str:
-    st = report["settings"]
-    if st["metric"] == "instructions":
-        rule = (f"*regression*/*improvement* = instructions per iteration changed by more "
-                f"than {st['threshold'] * 100:g}% (callgrind, deterministic)")
-    else:
-        adj = (f", Benjamini-Hochberg-adjusted over {st['tested']} benchmarks"
-               if st.get("p_adjustment") == "benjamini-hochberg" else "")
-        rule = (f"*regression*/*improvement* = significant (Mann-Whitney U p < {st['alpha']:g}"
-                f"{adj}) and larger than the noise floor (max of {st['floor'] * 100:g}% and "
-                "the measured spread)")
-    return (f"Verdicts: {rule}; *failure* = an error or different work counters; "
-            "*inconclusive* = too few repetitions or too much spread. "
-            "Exit 1 on any regression or failure.")
-
-
-def format_json(report: dict) -> str:
-    return json.dumps(report, indent=2) + "\n"
-
-
-def render(report: dict, fmt: str) -> str:
-    return {"table": format_table, "markdown": format_markdown, "json": format_json}[fmt](report)
-
-
-def execute(base, cand, s: Settings, fmt: str = "table", *, out=None) -> int:
+def execute(base, cand, s: Settings, fmt: str = "table", *, out=None,
+            paired: bool = False) -> int:
     """CLI body: print the report in `fmt`, return the exit status."""
     import sys
-    report = compare_paths(base, cand, s)
+
+    from .verdicts import render
+    report = compare_paths(base, cand, s, paired=paired)
     (out or sys.stdout).write(render(report, fmt))
     return report["exit_status"]

@@ -15,6 +15,10 @@ import subprocess
 from pathlib import Path
 
 ID_KEYS = ("cpu_model", "cores_online", "smt", "kernel", "virtualization", "compiler")
+# What identifies a machine across kernel and compiler upgrades: the history
+# of a benchmark is one series per machine identity, with the kernel and
+# compiler recorded per point instead.
+MACHINE_KEYS = ("cpu_model", "cores_online", "arch")
 
 
 def _read(path: str) -> str | None:
@@ -71,6 +75,13 @@ def fingerprint_id(fp: dict) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:8]
 
 
+def machine_id(fp: dict) -> str:
+    """Stable identity of the machine (CPU model, cores, architecture)."""
+    key = json.dumps({k: fp.get(k) or (platform.machine() if k == "arch" else None)
+                      for k in MACHINE_KEYS}, sort_keys=True)
+    return "m-" + hashlib.sha1(key.encode()).hexdigest()[:8]
+
+
 def collect(repo: Path, build_info: dict, uring: dict | None) -> dict:
     """Everything we know about where and how a result was measured."""
     cpuinfo = _read("/proc/cpuinfo") or ""
@@ -87,6 +98,7 @@ def collect(repo: Path, build_info: dict, uring: dict | None) -> dict:
     fp = {
         "cpu_model": cpu_model(cpuinfo),
         "cores_online": cores,
+        "arch": platform.machine(),
         "smt": {"1": True, "0": False}.get(smt or "", None),
         "kernel": platform.release(),
         "virtualization": virtualization(cpuinfo),
@@ -105,6 +117,7 @@ def collect(repo: Path, build_info: dict, uring: dict | None) -> dict:
                                                      "reason": "probe not run"},
     }
     fp["fingerprint_id"] = fingerprint_id(fp)
+    fp["machine_id"] = machine_id(fp)
     return fp
 
 

@@ -1,19 +1,39 @@
 """`switchyard gate --base <git ref>`: the regression gate for CI.
 
 Builds the base ref (in a git worktree) and the working tree in separate
-build directories under build-gate/, runs both in one job and compares them
-with sylib.compare, so the exit status can fail a CI step.
+build directories under build-gate/, runs both in one job and decides per
+benchmark, so the exit status can fail a CI step.
 
-Timing mode: the two builds run interleaved, one bench process per side per
-round (base, cand, base, cand, ...), at least 5 rounds, each process with
-`--benchmark_enable_random_interleaving` so benchmark order changes too. Both
-sides share the machine's slow and fast periods (MEASURING.md: throughput
-swings up to 2x between periods), which separate runs at different times
-would not.
+Timing mode decides from *paired rounds* in two stages (sylib.gaterun runs
+them: base and cand back to back in a seeded random order, same CPU):
+
+  1. screen: every benchmark, ROUNDS rounds. Per benchmark the paired log
+     ratios cand/base give a Hodges-Lehmann estimate and a SCREEN_LEVEL (90%)
+     signed-rank interval (sylib.intervals). A suspect is a benchmark whose
+     interval excludes 0 and is not inside +-floor: some evidence of a change
+     that could matter. The others are done: `no change` when the interval
+     lies inside +-floor (an equivalence check), else `inconclusive` (no
+     evidence of a change, too noisy to rule one out).
+  2. confirm: the suspects only, CONFIRM_ROUNDS fresh rounds (more when there
+     are many suspects: the interval must be reachable), each benchmark
+     measured CONFIRM_MIN_TIME seconds a process instead of the tier's short
+     time (between-process noise on a small VM halves from 0.02 s to 0.2 s),
+     decided on the new rounds alone at level 1 - alpha/k for k suspects
+     (Bonferroni). Fresh
+     data make the choice of suspects harmless, and k is the number of
+     suspects, not of benchmarks: 110 gated benchmarks and one regression
+     give k of a few, so one large regression is found, while the chance that
+     anything at all is flagged by chance stays below alpha per gate run.
+     A time budget caps the stage; suspects that do not fit (smallest
+     effects first) stay `inconclusive` and say so.
+
+The measured power and false-alarm rate of this rule on this suite live in
+the README (`gate --self-test`, sylib.selftest); tests/scripts/test_gatestats.py
+checks the rule on simulated gates.
 
 Callgrind mode (`--callgrind`): instruction counts of the user-space
-benchmarks at a fixed iteration count (sylib.callgrind), deterministic on a
-noisy CI machine; a change above the threshold (default 1%) is a verdict.
+benchmarks (sylib.callgrind), deterministic; a change above the threshold
+(default 1%) is a verdict.
 
 Layout: build-gate/worktree (base sources, removed afterwards),
 build-gate/base and build-gate/cand (build trees, kept for incremental
@@ -22,9 +42,7 @@ build-gate/out/ (merged results per side, report.md, report.json).
 """
 from __future__ import annotations
 
-import re
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -33,26 +51,39 @@ from pathlib import Path
 from . import build as buildmod
 from . import callgrind as cg
 from . import compare
-from . import fingerprint as fpmod
-from . import procs
+from . import gaterun
+from . import intervals
+from . import policy as policymod
 from . import run as runmod
+from .gaterun import GateError, Side, merge_rounds
 from .results import InputError, atomic_write_json, atomic_write_text
+from .verdicts import render, summary_line
 
 REPO = buildmod.REPO
 GATE_DIR = REPO / "build-gate"
-MIN_ROUNDS = 5                                  # repetitions per side, at least
-# Rounds per tier. MEASURING.md: >= 10 pairs for small effects. Quick uses 6,
-# not 5: with 5 vs 5 the smallest possible Mann-Whitney p is 0.008, which the
-# Benjamini-Hochberg adjustment over a handful of benchmarks pushes past 0.05.
+POLICY_FILE = REPO / "scripts" / "gate.toml"
+MIN_ROUNDS = 5                                  # stage 1 rounds, at least
+# Stage 1 rounds per tier; 6 pairs reach a 90% signed-rank interval with two
+# Walsh averages to spare at each end.
 ROUNDS = {"quick": 6, "full": 10}
+# Stage 2 rounds per tier, raised when k suspects need more pairs for a
+# finite 1 - alpha/k interval (10 pairs reach 99.8%: k <= 25). 20, not 12:
+# on simulated gates with this suite's real A/A noise (test_gatestats.py),
+# a +10% slowdown of switch/bare_call is found in ~50% of runs with 12
+# confirming rounds and ~75% with 20.
+CONFIRM_ROUNDS = {"quick": 20, "full": 24}
+SPARE_PAIRS = 3          # beyond the fewest pairs whose interval is finite
+SCREEN_LEVEL = 0.90
+# Seconds each benchmark is measured per confirming process (a few suspects
+# can afford what 110 benchmarks cannot); the screen uses the tier's time.
+CONFIRM_MIN_TIME = {"quick": "0.1", "full": "0.3"}
+# Seconds stage 2 may run (both sides); the screen's own times predict it.
+CONFIRM_BUDGET = {"quick": 150.0, "full": 900.0}
+PROCESS_START_S = 0.05   # a bench process's fixed cost, for that prediction
+DEFAULT_SEED = 1
 WORKTREE_BASE = "."                             # --base .: both sides from the working tree
-# Only the benches: no unit tests, no sanitizers, never the test-only slowdown
-# unless asked for (a cache from an earlier gate must not leak options).
-BUILD_OPTIONS = {"SY_TESTS": "OFF", "SY_SELFTEST": "OFF", "SY_SANITIZE": "",
-                 "SY_TEST_SLOWDOWN": "OFF"}
 # What `gate --quick` (and --callgrind) gates when no --filter is given: the
-# user-space workloads, quick and steady enough for a CI job (two builds and
-# 2 x 6 rounds of the whole suite would take half an hour on 2 cores).
+# user-space workloads, quick and steady enough for a CI job.
 QUICK_WORKLOADS = ("switch", "spawn", "skynet", "compute")
 
 
@@ -63,293 +94,120 @@ class GateConfig:
     filter: str | None = None
     models: list | None = None
     repetitions: int | None = None
+    confirm_rounds: int | None = None
+    budget: float | None = None
+    seed: int = DEFAULT_SEED
     timeout: float | None = None
     callgrind: bool = False
     callgrind_iterations: int = cg.DEFAULT_ITERATIONS
     settings: compare.Settings = field(default_factory=compare.Settings)
+    policy_file: Path | None = POLICY_FILE
     work_dir: Path = GATE_DIR
     out: Path | None = None
     base_options: dict = field(default_factory=dict)
     cand_options: dict = field(default_factory=dict)
     targets: list | None = None                 # build only these (tests: bench_switch)
     fmt: str = "table"
+    history: bool = True                        # append to results/history
+
+    @property
+    def tier(self) -> str:
+        return "quick" if self.quick else "full"
 
     def run_config(self) -> runmod.RunConfig:
         return runmod.RunConfig(quick=self.quick, filter=self.filter, models=self.models,
                                 timeout=self.timeout)
 
     def rounds(self) -> int:
-        return self.repetitions or ROUNDS["quick" if self.quick else "full"]
+        return self.repetitions or ROUNDS[self.tier]
+
+    def confirm_budget(self) -> float:
+        return self.budget if self.budget is not None else CONFIRM_BUDGET[self.tier]
 
 
-@dataclass
-class Side:
-    label: str                  # "base" | "cand"
-    source: Path
-    build_dir: Path
-    options: dict
-    desc: str
-    manifest: dict = field(default_factory=dict)
-    fingerprint: dict = field(default_factory=dict)
+# ---- the two-stage decision (pure) ---------------------------------------------------
 
-    def exe(self, bench: str) -> Path:
-        return self.build_dir / "benches" / f"bench_{bench}"
+def confirm_rounds(k: int, alpha: float, base_rounds: int) -> int:
+    """Stage 2 rounds for k suspects: enough pairs for a finite interval at
+    1 - alpha/k, with SPARE_PAIRS to spare, and never fewer than asked."""
+    if k == 0:
+        return 0
+    return max(base_rounds, intervals.min_pairs(1 - alpha / k) + SPARE_PAIRS)
 
 
-class GateError(InputError):
-    """The gate cannot judge (exit 2), e.g. the base ref does not build."""
+def is_suspect(row: dict) -> bool:
+    """A screened row with some evidence of a change that could matter: its
+    interval excludes 0 and is not inside +-floor."""
+    ci = row.get("ci")
+    if ci is None or row["verdict"] not in ("regression", "improvement", "inconclusive"):
+        return False
+    return ci[0] > 0 or ci[1] < 0
 
 
-# ---- git ----------------------------------------------------------------------------
-
-def _git(*args, cwd=REPO) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True,
-                          timeout=120)
+def suspects(rows: list[dict]) -> list[dict]:
+    """Screened timing rows that need confirming, largest |change| first."""
+    return sorted((r for r in rows if is_suspect(r)), key=lambda r: -abs(r["change"] or 0.0))
 
 
-def resolve_ref(ref: str) -> str:
-    """The commit a ref names, or InputError with one line."""
-    r = _git("rev-parse", "--verify", "-q", f"{ref}^{{commit}}")
-    if r.returncode != 0 or not r.stdout.strip():
-        return_hint = " (this repository has only one commit)" if ref.startswith("HEAD~") and \
-            _git("rev-list", "--count", "HEAD").stdout.strip() == "1" else ""
-        raise InputError(f"--base {ref}: not a commit in {REPO}{return_hint}")
-    return r.stdout.strip()
+def fit_budget(picked: list[dict], cost: dict, rounds_for, budget: float) -> list[dict]:
+    """The largest prefix of `picked` whose confirming rounds fit the budget.
+    cost[name] = seconds one round of that benchmark costs (both sides)."""
+    keep = list(picked)
+    while keep:
+        k = len(keep)
+        if rounds_for(k) * sum(cost[r["name"]] for r in keep) <= budget:
+            return keep
+        keep.pop()
+    return keep
 
 
-def remove_worktree(path: Path) -> None:
-    if path.exists():
-        _git("worktree", "remove", "--force", str(path))
-        if path.exists():
-            shutil.rmtree(path, ignore_errors=True)
-    _git("worktree", "prune")
+def round_cost(names_by_group: dict, seconds: dict, scale: float = 1.0) -> dict:
+    """Seconds per round (both sides) of each benchmark, from the screen's
+    process times: its share of its process's running time (times `scale`,
+    the confirming stage's longer measuring time) plus a process start of its
+    own (an overestimate when several suspects share a process)."""
+    cost = {}
+    for (bench, pin), names in names_by_group.items():
+        secs = sorted(seconds.get((bench, pin), [PROCESS_START_S]))
+        share = scale * max(secs[len(secs) // 2] - PROCESS_START_S, 0.0) / len(names)
+        for n in names:
+            cost[n] = 2 * (share + PROCESS_START_S)
+    return cost
 
 
-def add_worktree(path: Path, sha: str) -> None:
-    remove_worktree(path)          # left over from an interrupted gate
-    path.parent.mkdir(parents=True, exist_ok=True)
-    r = _git("worktree", "add", "--detach", "--force", str(path), sha)
-    if r.returncode != 0:
-        tail = (r.stderr.strip().splitlines() or ["?"])[-1]
-        raise GateError(f"git worktree add {path} {sha[:10]} failed: {tail}")
+def screen_reason(row: dict) -> str:
+    """A screened row that was not a suspect says what the screen saw."""
+    if row["verdict"] == "inconclusive" and row.get("ci") is not None:
+        return ("no evidence of a change: the screen's 90% interval contains 0, but it is "
+                "too wide to rule out a change beyond the floor")
+    return row["reason"]
 
 
-# ---- build and plan ------------------------------------------------------------------
-
-def cached_source(build_dir: Path) -> str | None:
-    """The source tree a CMake build directory was configured for."""
-    try:
-        for line in (build_dir / "CMakeCache.txt").read_text().splitlines():
-            if line.startswith("CMAKE_HOME_DIRECTORY:"):
-                return line.split("=", 1)[1]
-    except OSError:
-        pass
-    return None
-
-
-def build_side(side: Side, cfg: GateConfig, log) -> None:
-    old = cached_source(side.build_dir)
-    if old is not None and Path(old).resolve() != side.source.resolve():
-        shutil.rmtree(side.build_dir)     # ours (build-gate/), configured for another tree
-    side.manifest = buildmod.build(side.build_dir, options={**BUILD_OPTIONS, **side.options},
-                                   source=side.source, log=log, targets=cfg.targets)
-    side.fingerprint = fpmod.collect(side.source, side.manifest,
-                                     runmod.probe_uring(side.build_dir))
-
-
-def plan(base: Side, cand: Side, cfg: GateConfig) -> tuple[list, list]:
-    """([(bench, [benchmark names on both sides])], notes)."""
-    rc = cfg.run_config()
-    notes, out = [], []
-    b_benches, c_benches = base.manifest.get("benches", []), cand.manifest.get("benches", [])
-    for bench in [b for b in c_benches if b in b_benches]:
-        if cfg.targets and f"bench_{bench}" not in cfg.targets:
-            continue
-        names = {}
-        for side in (base, cand):
-            try:
-                names[side.label] = [l for l in runmod.list_benchmarks(side.exe(bench), rc)]
-            except (OSError, subprocess.SubprocessError, InputError) as e:
-                raise GateError(f"{side.label}: {e}") from None
-        both = [n for n in names["cand"] if n in names["base"]]
-        if both:
-            out.append((bench, both))
-    for bench in sorted(set(b_benches) ^ set(c_benches)):
-        notes.append(f"bench_{bench} exists only in {'base' if bench in b_benches else 'cand'}")
-    if not out:
-        what = f"--filter '{cfg.filter}'" if cfg.filter else "the selection"
-        raise InputError(f"{what} matches no benchmark present in both base and cand")
-    return out, notes
-
-
-# ---- running ------------------------------------------------------------------------
-
-def merge_rounds(rounds: list[dict]) -> dict:
-    """Per-round GB JSON of one bench -> one GB JSON with every repetition."""
-    rows, reps = [], {}
-    for data in rounds:
-        for e in data.get("benchmarks", []):
-            if e.get("run_type") == "aggregate":
-                continue
-            e = dict(e)
-            key = e.get("run_name") or e["name"]
-            e["repetition_index"] = reps.get(key, 0)
-            reps[key] = e["repetition_index"] + 1
-            rows.append(e)
-    for e in rows:
-        e["repetitions"] = reps[e.get("run_name") or e["name"]]
-    context = next((d.get("context") for d in rounds if d.get("context")), {}) or {}
-    return {"context": dict(context), "benchmarks": rows}
-
-
-def _run_process(cmd, log_path: Path, cfg: GateConfig, json_path: Path, bench: str):
-    outcome = procs.run(cmd, timeout=cfg.run_config().limit(), log_path=str(log_path))
-    data = runmod.collect_output(json_path, outcome, bench)
-    fails, _ = runmod.summarize_entries(data)
-    problem = None
-    if not outcome.ok and not fails:        # crash, timeout, or exit without an error row
-        problem = outcome.reason or outcome.status
-    return outcome, data, problem
-
-
-def run_timing(sides: list[Side], work: list, cfg: GateConfig, runs_dir: Path, log):
-    """Interleaved rounds; returns ({label: {bench: merged}}, problems)."""
-    rc = cfg.run_config()
-    tier = runmod.TIERS[rc.tier]
-    per_round: dict = {s.label: {b: [] for b, _ in work} for s in sides}
-    problems = []
-    rounds = cfg.rounds()
-    spent, done, total = 0.0, 0, rounds * len(work)
-    for r in range(rounds):
-        for bench, _ in work:
-            secs = []
-            for side in sides:                         # A then B: ABAB over the rounds
-                d = runs_dir / side.label
-                d.mkdir(parents=True, exist_ok=True)
-                raw = d / f"{bench}.{r}.json"
-                cmd = [str(side.exe(bench)), f"--benchmark_out={raw}",
-                       "--benchmark_out_format=json", "--benchmark_repetitions=1",
-                       "--benchmark_enable_random_interleaving=true",
-                       f"--benchmark_min_time={tier['min_time']}", *runmod.bench_args(rc)]
-                outcome, data, problem = _run_process(cmd, d / f"{bench}.{r}.log", cfg, raw, bench)
-                per_round[side.label][bench].append(data)
-                if problem:
-                    problems.append((side.label, f"bench_{bench} round {r + 1}: {problem} "
-                                                 f"(log: {d / f'{bench}.{r}.log'})"))
-                secs.append(outcome.seconds)
-                spent += outcome.seconds
-            done += 1
-            eta = spent / done * (total - done)
-            print(f"[round {r + 1}/{rounds}] bench_{bench}  base {secs[0]:.1f} s  "
-                  f"cand {secs[1]:.1f} s  (ETA {runmod.fmt_duration(eta)})", file=log, flush=True)
-    merged = {label: {b: merge_rounds(rs) for b, rs in benches.items()}
-              for label, benches in per_round.items()}
-    return merged, problems
-
-
-def callgrind_pair(side: Side, bench: str, key: str, n: int, extra: list, cfg: GateConfig,
-                   runs_dir: Path) -> tuple[float | None, dict, int]:
-    """Run `key` under callgrind with n and 2n iterations:
-    (instructions per iteration or None, GB JSON of the 2n run, Ir of the 2n run).
-    Raises RuntimeError with a one-line reason when a run fails."""
-    d = runs_dir / side.label
-    d.mkdir(parents=True, exist_ok=True)
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", key)
-    totals, data = {}, {}
-    for iters in (n, 2 * n):
-        cgout, raw = d / f"{stem}.{iters}.callgrind", d / f"{stem}.{iters}.json"
-        cmd = cg.command(side.exe(bench), key, iters, cgout, raw, extra)
-        _, data, problem = _run_process(cmd, d / f"{stem}.{iters}.log", cfg, raw, bench)
-        if problem:
-            raise RuntimeError(f"{key} ({iters} iterations): {problem}")
-        try:
-            totals[iters] = cg.parse_total(cgout.read_text())
-        except (OSError, ValueError) as e:
-            raise RuntimeError(f"{key}: cannot read callgrind output {cgout}: {e}") from None
-    return cg.per_iteration(totals[n], totals[2 * n], n), data, totals[2 * n]
-
-
-def run_callgrind(sides: list[Side], work: list, cfg: GateConfig, runs_dir: Path, log):
-    """Instruction counts per eligible benchmark; ({label: {bench: data}}, problems,
-    {name: exclusion reason}). Both sides of a benchmark run the same iteration
-    count: --callgrind-iterations, raised (from the base's first estimate) until
-    the measured difference is at least cg.TARGET_DELTA_IR instructions."""
-    from .results import base_name
-    extra = (["--sy_quick"] if cfg.quick else []) + \
-        (["--sy_models=" + ",".join(cfg.models)] if cfg.models else [])
-    for side in sides:
-        if not cg.supports_iterations(side.exe(work[0][0])):
-            raise GateError(f"{side.label} {side.desc} predates --sy_iterations, which "
-                            "callgrind mode needs on both sides; choose a newer --base")
-    excluded, problems = {}, []
-    out = {s.label: {} for s in sides}
-    for bench, names in work:
-        for name in names:
-            key = base_name(name)
-            why = cg.exclusion(key)
-            if why:
-                excluded[key] = why
-                continue
-            n = cfg.callgrind_iterations
-            for side in sides:
-                try:
-                    ipi, data, total = callgrind_pair(side, bench, key, n, extra, cfg, runs_dir)
-                    if side is sides[0] and ipi and cg.iterations_for(ipi, n) > n:
-                        n = cg.iterations_for(ipi, n)
-                        ipi, data, total = callgrind_pair(side, bench, key, n, extra, cfg,
-                                                          runs_dir)
-                except RuntimeError as e:
-                    problems.append((side.label, str(e)))
-                    continue
-                rows = [dict(e) for e in data.get("benchmarks", [])
-                        if e.get("run_type") != "aggregate"]
-                for e in rows:
-                    if ipi is not None and not e.get("error_occurred"):
-                        e[compare.INSTRUCTIONS_KEY] = ipi
-                        e["callgrind_ir_total"] = total
-                        e["callgrind_iterations"] = n
-                bucket = out[side.label].setdefault(bench, {"context": data.get("context", {}),
-                                                            "benchmarks": []})
-                bucket["benchmarks"] += rows
-                print(f"callgrind {side.label} {key}: "
-                      f"{'?' if ipi is None else f'{ipi:,.0f}'} instructions/iteration "
-                      f"({n} and {2 * n} iterations)", file=log, flush=True)
-    return out, problems, excluded
-
-
-def write_side(out_dir: Path, side: Side, results: dict, cfg: GateConfig) -> list:
-    """Write <out>/<label>/<bench>.json; return [(path, data)] for compare."""
-    d = out_dir / side.label
-    d.mkdir(parents=True, exist_ok=True)
-    for stale in d.glob("*.json"):
-        stale.unlink()
-    sets = []
-    for bench, data in results.items():
-        data = dict(data)
-        data["context"] = dict(data.get("context") or {})
-        data["context"]["fingerprint"] = side.fingerprint
-        data["context"]["switchyard"] = {
-            "bench": bench, "gate_side": side.label, "source": side.desc,
-            "mode": "callgrind" if cfg.callgrind else "timing",
-            "tier": "quick" if cfg.quick else "full",
-            "repetitions": cfg.rounds() if not cfg.callgrind else 1,
-            "options": {**BUILD_OPTIONS, **side.options}}
-        path = d / f"{bench}.json"
-        atomic_write_json(path, data)
-        sets.append((str(path), data))
-    return sets
+def merge_stages(screen: list[dict], confirm: list[dict], unconfirmed: list[dict]) -> list[dict]:
+    """Final rows: the screen's settled rows, stage 2's verdicts, and the
+    suspects the budget left out (inconclusive, saying so)."""
+    done = {r["name"] for r in confirm} | {r["name"] for r in unconfirmed}
+    out = [dict(r, stage="screen", reason=screen_reason(r)) for r in screen
+           if r["name"] not in done]
+    out += [dict(r, stage="confirm") for r in confirm]
+    out += [dict(r, stage="screen", verdict="inconclusive",
+                 reason=f"screened as a suspect ({r['reason']}); not confirmed: the "
+                        "confirming stage's time budget ran out (--budget)")
+            for r in unconfirmed]
+    out.sort(key=lambda r: compare.VERDICT_ORDER.index(r["verdict"]))
+    return out
 
 
 # ---- the command --------------------------------------------------------------------
 
-def make_sides(cfg: GateConfig, log) -> tuple[list[Side], str | None]:
+def make_sides(cfg: GateConfig) -> tuple[list[Side], str | None]:
     """(sides, sha of the base ref or None for --base .)."""
     w = cfg.work_dir
     if cfg.base_ref == WORKTREE_BASE:
         base = Side("base", REPO, w / "base", cfg.base_options, "working tree")
         sha = None
     else:
-        sha = resolve_ref(cfg.base_ref)
+        sha = gaterun.resolve_ref(cfg.base_ref)
         base = Side("base", w / "worktree", w / "base", cfg.base_options,
                     f"{cfg.base_ref} ({sha[:10]})")
     opts = " ".join(f"-D{k}={v}" for k, v in cfg.cand_options.items())
@@ -358,21 +216,120 @@ def make_sides(cfg: GateConfig, log) -> tuple[list[Side], str | None]:
     return [base, cand], sha
 
 
-def execute(cfg: GateConfig, *, log=sys.stderr, out=sys.stdout) -> int:
-    started = time.monotonic()
+def check_config(cfg: GateConfig) -> None:
     runmod.check_filter(cfg.filter)
     if cfg.repetitions is not None and cfg.repetitions < MIN_ROUNDS:
         raise InputError(f"--repetitions {cfg.repetitions}: the gate needs at least "
-                         f"{MIN_ROUNDS} per side")
+                         f"{MIN_ROUNDS} rounds")
     if cfg.callgrind:
         cg.valgrind()
         cfg.settings.metric = "instructions"
     if (cfg.quick or cfg.callgrind) and cfg.filter is None and cfg.targets is None:
         cfg.filter = "^(" + "|".join(QUICK_WORKLOADS) + ")/"
         cfg.targets = [f"bench_{w}" for w in QUICK_WORKLOADS] + ["sy_probe"]
-        print(f"switchyard gate: gating {', '.join(QUICK_WORKLOADS)} (use --filter for others)",
-              file=log)
-    sides, sha = make_sides(cfg, log)
+
+
+def build_both(sides, sha, cfg: GateConfig, log) -> bool:
+    """Build base (GateError if it fails) and cand (False if it fails)."""
+    base, cand = sides
+    if sha:
+        gaterun.add_worktree(base.source, sha)
+    try:
+        gaterun.build_side(base, cfg.targets, log)
+    except buildmod.BuildError as e:
+        head, _, tail = str(e).partition("\n")
+        print(tail, file=log)
+        raise GateError(f"base {base.desc} does not build: {head}") from None
+    try:
+        gaterun.build_side(cand, cfg.targets, log)
+    except buildmod.BuildError as e:
+        print(f"switchyard gate: FAIL: the candidate does not build: {e}", file=log)
+        return False
+    return True
+
+
+def two_stage(screen_sets: dict, confirm, s: compare.Settings, *, cost: dict,
+              base_rounds: int, budget: float, log=None) -> tuple[list, list]:
+    """The timing decision (pure but for `confirm`): screen, then confirm the
+    suspects on fresh rounds. `screen_sets` = {"base": [(source, GB JSON)],
+    "cand": [...]}; confirm(names, rounds) returns the same for fresh rounds
+    of those benchmarks; cost[name] = seconds one round of it takes.
+    Returns (rows, stages). tests/scripts/test_gatestats.py simulates it."""
+    rep1 = compare.compare(screen_sets["base"], screen_sets["cand"], s, paired=True,
+                           level=SCREEN_LEVEL)
+    picked = suspects(rep1["rows"])
+    rounds_for = lambda k: confirm_rounds(k, s.alpha, base_rounds)  # noqa: E731
+    keep = fit_budget(picked, cost, rounds_for, budget)
+    unconfirmed = picked[len(keep):]
+    n_timed = sum(1 for r in rep1["rows"] if r.get("ci") is not None or
+                  r["verdict"] == "no change")
+    stages = [{"name": "screen", "rounds": max((r["processes"][0] for r in rep1["rows"]
+                                                if r.get("processes")), default=0),
+               "benchmarks": n_timed, "level": SCREEN_LEVEL}]
+    confirm_rows = []
+    if keep:
+        k, r2 = len(keep), rounds_for(len(keep))
+        level = 1 - s.alpha / k
+        names = sorted(r["name"] for r in keep)
+        if log:
+            print(f"switchyard gate: confirming {k} suspect(s) with {r2} fresh rounds "
+                  f"(interval at {level * 100:.4g}%)", file=log, flush=True)
+        sets2 = confirm(names, r2)
+        confirm_rows = [r for r in compare.compare(sets2["base"], sets2["cand"], s,
+                                                   paired=True, level=level)["rows"]
+                        if r["name"] in names]
+        stages.append({"name": "confirm", "rounds": r2, "benchmarks": k, "level": level})
+    if unconfirmed:
+        stages.append({"name": "not confirmed (budget)", "rounds": 0,
+                       "benchmarks": len(unconfirmed), "level": 0.0})
+    return merge_stages(rep1["rows"], confirm_rows, unconfirmed), stages
+
+
+def timing_stages(sides, work, cfg: GateConfig, runs_dir: Path, log):
+    """Run both stages; (rows, per-side merged results, problems, stage records)."""
+    rc = cfg.run_config()
+    r1 = cfg.rounds()
+    screen = gaterun.run_rounds(sides, work, rc=rc, stage=1, first_round=0, rounds=r1,
+                                seed=cfg.seed, runs_dir=runs_dir, log=log)
+    per_round = {lab: dict(by) for lab, by in screen.per_side.items()}
+    problems = list(screen.problems)
+
+    def datasets(per_side):
+        return {lab: [(f"{lab}/{b}", merge_rounds(rs)) for b, rs in by.items()]
+                for lab, by in per_side.items()}
+
+    def confirm(names, rounds):
+        work2 = [(b, [n for n in ns if n in names]) for b, ns in work]
+        conf = gaterun.run_rounds(sides, [(b, ns) for b, ns in work2 if ns], rc=rc, stage=2,
+                                  first_round=r1, rounds=rounds, seed=cfg.seed,
+                                  runs_dir=runs_dir, log=log,
+                                  min_time=CONFIRM_MIN_TIME[cfg.tier])
+        problems.extend(conf.problems)
+        for lab, by in conf.per_side.items():
+            for b, rs in by.items():
+                per_round[lab][b] = per_round[lab].get(b, []) + rs
+        return datasets(conf.per_side)
+
+    by_group = {(b, pin): names for b, ns in work for pin, names in gaterun.groups(ns)}
+    rows, stages = two_stage(datasets(screen.per_side), confirm, cfg.settings,
+                             cost=round_cost(by_group, screen.seconds, float(
+                                 CONFIRM_MIN_TIME[cfg.tier]) / float(
+                                 runmod.TIERS[rc.tier]["min_time"])),
+                             base_rounds=cfg.confirm_rounds or CONFIRM_ROUNDS[cfg.tier],
+                             budget=cfg.confirm_budget(), log=log)
+    merged = {lab: {b: merge_rounds(rs) for b, rs in by.items()}
+              for lab, by in per_round.items()}
+    return rows, merged, problems, stages
+
+
+def execute(cfg: GateConfig, *, log=sys.stderr, out=sys.stdout) -> int:
+    started = time.monotonic()
+    check_config(cfg)
+    rules, source = policymod.load_rules(cfg.policy_file)
+    sides, sha = make_sides(cfg)
+    cfg.settings.policy = policymod.Policy(rules, policymod.accepts_between(REPO, sha), source)
+    if cfg.filter and cfg.targets and cfg.quick:
+        print(f"switchyard gate: gating {cfg.filter} (use --filter for others)", file=log)
     base, cand = sides
     out_dir = cfg.out or cfg.work_dir / "out"
     runs_dir = cfg.work_dir / "runs"
@@ -383,47 +340,51 @@ def execute(cfg: GateConfig, *, log=sys.stderr, out=sys.stdout) -> int:
     shutil.rmtree(runs_dir, ignore_errors=True)
     print(f"switchyard gate: base = {base.desc}, cand = {cand.desc}", file=log, flush=True)
     try:
-        if sha:
-            add_worktree(base.source, sha)
-        try:
-            build_side(base, cfg, log)
-        except buildmod.BuildError as e:
-            head, _, tail = str(e).partition("\n")
-            print(tail, file=log)
-            raise GateError(f"base {base.desc} does not build: {head}") from None
-        try:
-            build_side(cand, cfg, log)
-        except buildmod.BuildError as e:
-            print(f"switchyard gate: FAIL: the candidate does not build: {e}", file=log)
+        if not build_both(sides, sha, cfg, log):
             return 1
-        work, notes = plan(base, cand, cfg)
+        work, notes = gaterun.plan(base, cand, cfg.run_config(), cfg.targets)
         built = time.monotonic() - started
+        excluded, stages = {}, []
         if cfg.callgrind:
-            results, problems, excluded = run_callgrind(sides, work, cfg, runs_dir, log)
+            results, problems, excluded = gaterun.run_callgrind(
+                sides, work, quick=cfg.quick, models=cfg.models, n0=cfg.callgrind_iterations,
+                limit=cfg.run_config().limit(), runs_dir=runs_dir, log=log)
         else:
-            results, problems = run_timing(sides, work, cfg, runs_dir, log)
-            excluded = {}
+            rows, results, problems, stages = timing_stages(sides, work, cfg, runs_dir, log)
     finally:
         if sha:
-            remove_worktree(base.source)
-    sets = {s.label: write_side(out_dir, s, results[s.label], cfg) for s in sides}
-    report = compare.compare(sets["base"], sets["cand"], cfg.settings,
-                             labels=(f"base {base.desc}", f"cand {cand.desc}"),
-                             excluded=excluded)
+            gaterun.remove_worktree(base.source)
+    meta = {"mode": "callgrind" if cfg.callgrind else "timing", "tier": cfg.tier,
+            "rounds": sum(st["rounds"] for st in stages) or 1}
+    sets = {s.label: gaterun.write_side(out_dir, s, results[s.label], meta) for s in sides}
+    labels = (f"base {base.desc}", f"cand {cand.desc}")
+    if cfg.callgrind:
+        report = compare.compare(sets["base"], sets["cand"], cfg.settings, labels=labels,
+                                 excluded=excluded)
+    else:
+        report = compare.compare(sets["base"], sets["cand"], cfg.settings, labels=labels,
+                                 paired=True, level=SCREEN_LEVEL)
+        report["rows"] = rows
+        report["summary"] = compare.summarize(rows)
+        report["exit_status"] = compare.exit_status(rows)
+        report["settings"]["level"] = None
     report["notes"] += notes
     cand_broken = [p for label, p in problems if label == "cand"]
     report["notes"] += [f"{label} process problem: {p}" for label, p in problems]
     if cand_broken:
         report["exit_status"] = 1
-    report["gate"] = {"base_ref": cfg.base_ref, "base_commit": sha, "mode":
-                      "callgrind" if cfg.callgrind else "timing", "rounds": cfg.rounds(),
+    report["gate"] = {"base_ref": cfg.base_ref, "base_commit": sha, "mode": meta["mode"],
+                      "tier": cfg.tier, "seed": cfg.seed, "stages": stages,
                       "build_seconds": round(built, 1),
                       "seconds": round(time.monotonic() - started, 1)}
     atomic_write_json(out_dir / "report.json", report)
-    atomic_write_text(out_dir / "report.md", compare.format_markdown(report))
-    out.write(compare.render(report, cfg.fmt))
+    atomic_write_text(out_dir / "report.md", render(report, "markdown"))
+    if cfg.history:
+        from . import history
+        history.after_gate(out_dir, log=log)
+    out.write(render(report, cfg.fmt))
     out.flush()
-    print(f"switchyard gate: {compare.summary_line(report)} in "
+    print(f"switchyard gate: {summary_line(report)} in "
           f"{runmod.fmt_duration(time.monotonic() - started)} "
           f"(report: {out_dir / 'report.md'})", file=log)
     return report["exit_status"]
@@ -431,6 +392,7 @@ def execute(cfg: GateConfig, *, log=sys.stderr, out=sys.stdout) -> int:
 
 def parse_defines(items: list[str] | None) -> dict:
     """['A=1', 'B=ON'] -> {'A': '1', 'B': 'ON'}; InputError on a bad item."""
+    import re
     out = {}
     for item in items or []:
         k, sep, v = item.partition("=")
@@ -438,3 +400,4 @@ def parse_defines(items: list[str] | None) -> dict:
             raise InputError(f"--cand-define {item!r}: expected NAME=VALUE")
         out[k] = v
     return out
+

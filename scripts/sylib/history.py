@@ -1,13 +1,19 @@
-"""Benchmark history across runs, per machine.
+"""Benchmark history across runs and gates, per machine, with alerts.
 
-`switchyard run` appends one summary line per benchmark to
-results/history/<fingerprint id>.jsonl (append-only JSON lines: a torn last
-line after a crash costs one entry, never the file). `switchyard history`
-reads it back, draws one trend chart per benchmark (and tier: quick and full
-sizes are different series) and marks change points found by
-sylib.changepoint, so a slow drift or a step that no single gate run caught
-still shows up. Lines are per machine because absolute times only compare on
-one machine.
+`switchyard run` and `switchyard gate` append one line per benchmark to
+results/history/<machine id>.jsonl (append-only JSON lines: a torn last line
+after a crash costs one entry, never the file). The machine id hashes what
+stays put on one machine (CPU model, cores, architecture: sylib.fingerprint);
+the kernel, compiler and full fingerprint are recorded per point, so a kernel
+upgrade does not start a new history but can be seen on it.
+
+`switchyard history` reads it back: one series per (benchmark, tier) over the
+points of main's code (`run`, and the base side of `gate`; --origin all adds
+gate candidates), change points from sylib.changepoint with the false-alarm
+rate controlled over every series analysed, one self-contained dashboard
+(`index.html`: a small chart per benchmark, change points marked,
+regressions first) and `--json` for machines. `--check` exits 1 when a
+slowdown beyond the floor starts within the last K points of a series.
 """
 from __future__ import annotations
 
@@ -22,57 +28,81 @@ import numpy as np
 
 from . import changepoint
 from .build import REPO
-from .compare import WORK_COUNTERS, collect, fmt_value, load_side, rel_spread
-from .results import InputError
+from .compare import WORK_COUNTERS, collect, load_side, rel_spread
+from .fingerprint import machine_id
+from .results import InputError, atomic_write_text
+from .verdicts import fmt_value
 
 HISTORY_DIR = REPO / "results" / "history"
-LINE_VERSION = 1
+LINE_VERSION = 2
 MIN_POINTS_FOR_CHANGE = 2 * changepoint.DEFAULT_MIN_SIZE
+DEFAULT_LAST = 5                     # --check: a slowdown starting this recently alerts
+MAIN_ORIGINS = ("run", "gate:base")  # main's code: what a trend is about
 
 
 # ---- writing ------------------------------------------------------------------------
 
+def points(datasets, *, fp: dict, when: str, tier, origin: str, run: str) -> list[dict]:
+    """One history line per benchmark of a side's GB JSON datasets."""
+    lines = []
+    for name, side in collect(datasets).items():
+        status = ("failed" if side.errors else "skipped" if side.skips else
+                  "ok" if side.samples else "no data")
+        line = {"v": LINE_VERSION, "time": when, "run": run, "origin": origin,
+                "commit": fp.get("git_commit"), "dirty": fp.get("git_dirty"),
+                "kernel": fp.get("kernel"), "compiler": fp.get("compiler"),
+                "fingerprint_id": fp.get("fingerprint_id"), "tier": tier, "name": name,
+                "status": status}
+        if side.samples:
+            per_proc = list(side.per_process().values())
+            line.update(median_ns=float(np.median(per_proc)), n=len(side.samples),
+                        processes=len(per_proc), spread=round(rel_spread(per_proc), 5))
+            line["work"] = {k: float(np.median(v)) for k, v in side.counters.items()
+                            if k in WORK_COUNTERS}
+        if status != "ok":
+            line["reason"] = (side.errors or side.skips or ["no real_time"])[0]
+        lines.append(line)
+    return lines
+
+
+def _fingerprint(datasets, manifest: dict | None = None) -> dict:
+    return (manifest or {}).get("fingerprint") or next(
+        (d.get("context", {}).get("fingerprint") for _, d in datasets
+         if d.get("context", {}).get("fingerprint")), None) or {}
+
+
 def summary_lines(run_dir: Path) -> tuple[str, list[dict]]:
-    """(fingerprint id, one line per benchmark) for a results directory."""
+    """(machine id, one line per benchmark) for a results directory."""
     run_dir = Path(run_dir)
     datasets = load_side(run_dir)
     try:
         manifest = json.loads((run_dir / "run.json").read_text())
     except (OSError, ValueError):
         manifest = {}
-    fp = manifest.get("fingerprint") or next(
-        (d.get("context", {}).get("fingerprint") for _, d in datasets
-         if d.get("context", {}).get("fingerprint")), None) or {}
-    when = manifest.get("started") or dt.datetime.now(dt.timezone.utc).isoformat(
-        timespec="seconds")
+    fp = _fingerprint(datasets, manifest)
+    when = manifest.get("started") or _now()
     tier = manifest.get("tier") or next(
         (d.get("context", {}).get("switchyard", {}).get("tier") for _, d in datasets), None)
-    lines = []
-    for name, side in collect(datasets).items():
-        status = ("failed" if side.errors else "skipped" if side.skips else
-                  "ok" if side.samples else "no data")
-        line = {"v": LINE_VERSION, "time": when, "run": run_dir.name,
-                "commit": fp.get("git_commit"), "dirty": fp.get("git_dirty"),
-                "tier": tier, "name": name, "status": status}
-        if side.samples:
-            line.update(median_ns=float(np.median(side.samples)), n=len(side.samples),
-                        spread=round(rel_spread(side.samples), 5))
-            line["work"] = {k: float(np.median(v)) for k, v in side.counters.items()
-                            if k in WORK_COUNTERS}
-        if status != "ok":
-            line["reason"] = (side.errors or side.skips or ["no real_time"])[0]
-        lines.append(line)
-    return fp.get("fingerprint_id") or "unknown", lines
+    return machine_id(fp), points(datasets, fp=fp, when=when, tier=tier, origin="run",
+                                  run=run_dir.name)
 
 
-def append(run_dir: Path, history_dir: Path = HISTORY_DIR) -> Path:
-    """Append a run's summary to <history_dir>/<fingerprint id>.jsonl."""
-    fp_id, lines = summary_lines(run_dir)
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def append_lines(machine: str, lines: list[dict], history_dir: Path) -> Path:
     history_dir.mkdir(parents=True, exist_ok=True)
-    path = history_dir / f"{fp_id}.jsonl"
+    path = history_dir / f"{machine}.jsonl"
     with open(path, "a") as f:
         f.write("".join(json.dumps(l, sort_keys=True) + "\n" for l in lines))
     return path
+
+
+def append(run_dir: Path, history_dir: Path = HISTORY_DIR) -> Path:
+    """Append a run's summary to <history_dir>/<machine id>.jsonl."""
+    machine, lines = summary_lines(run_dir)
+    return append_lines(machine, lines, history_dir)
 
 
 def after_run(run_dir: Path, *, log=sys.stderr) -> None:
@@ -83,6 +113,33 @@ def after_run(run_dir: Path, *, log=sys.stderr) -> None:
         print(f"switchyard: history appended to {path}", file=log)
     except Exception as e:  # noqa: BLE001 -- history must never cost the run its results
         print(f"switchyard: history not updated: {e}", file=log)
+
+
+def gate_lines(out_dir: Path) -> tuple[str, list[dict]]:
+    """History lines of a timing gate's output (base and cand sides)."""
+    report = json.loads((Path(out_dir) / "report.json").read_text())
+    gate = report.get("gate", {})
+    if gate.get("mode") != "timing":
+        return "", []
+    machine, lines, when = "", [], _now()
+    for side in ("base", "cand"):
+        datasets = load_side(Path(out_dir) / side)
+        fp = _fingerprint(datasets)
+        machine = machine_id(fp)
+        lines += points(datasets, fp=fp, when=when, tier=gate.get("tier"),
+                        origin=f"gate:{side}", run=f"gate-{when}")
+    return machine, lines
+
+
+def after_gate(out_dir: Path, *, log=sys.stderr, history_dir: Path = HISTORY_DIR) -> None:
+    """The `gate` hook (timing mode): never fails the gate."""
+    try:
+        machine, lines = gate_lines(out_dir)
+        if lines:
+            print(f"switchyard gate: history appended to "
+                  f"{append_lines(machine, lines, history_dir)}", file=log)
+    except Exception as e:  # noqa: BLE001
+        print(f"switchyard gate: history not updated: {e}", file=log)
 
 
 # ---- reading ------------------------------------------------------------------------
@@ -97,7 +154,7 @@ def read_lines(path: Path) -> list[dict]:
             continue
         if not isinstance(line, dict) or "name" not in line:
             continue
-        key = (line.get("run"), line.get("time"), line["name"])
+        key = (line.get("run"), line.get("time"), line.get("origin"), line["name"])
         if key in seen:          # the same run appended twice
             continue
         seen.add(key)
@@ -105,17 +162,18 @@ def read_lines(path: Path) -> list[dict]:
     return out
 
 
-def pick_file(history_dir: Path, fingerprint: str | None) -> Path:
-    if fingerprint:
-        path = history_dir / f"{fingerprint}.jsonl"
+def pick_file(history_dir: Path, machine: str | None) -> Path:
+    if machine:
+        path = history_dir / f"{machine}.jsonl"
         if not path.exists():
             known = sorted(p.stem for p in history_dir.glob("*.jsonl"))
-            raise InputError(f"no history for fingerprint {fingerprint} in {history_dir}"
+            raise InputError(f"no history for machine {machine} in {history_dir}"
                              + (f" (known: {', '.join(known)})" if known else ""))
         return path
     files = sorted(history_dir.glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
     if not files:
-        raise InputError(f"no history yet in {history_dir}: every `switchyard run` appends to it")
+        raise InputError(f"no history yet in {history_dir}: every `switchyard run` and "
+                         "`switchyard gate` appends to it")
     return files[-1]
 
 
@@ -134,108 +192,104 @@ class Series:
     def values(self) -> np.ndarray:
         return np.array([p["median_ns"] for p in self.points], dtype=float)
 
+    def alerts(self, last: int, floor: float) -> list:
+        """Slowdowns beyond `floor` whose new level starts in the last `last` points."""
+        n = len(self.points)
+        return [c for c in self.changes if c.index >= n - last and c.shift > floor]
+
 
 def analyse(lines: list[dict], *, filter: str | None = None, tier: str | None = None,
-            min_shift: float = changepoint.DEFAULT_MIN_SHIFT) -> list[Series]:
-    """One Series per (benchmark, tier) with its change points."""
+            origins=MAIN_ORIGINS, min_shift: float = changepoint.DEFAULT_MIN_SHIFT,
+            alpha: float = changepoint.DEFAULT_ALPHA) -> list[Series]:
+    """One Series per (benchmark, tier) with its change points; the false-alarm
+    rate `alpha` holds over all series together."""
     rx = re.compile(filter) if filter else None
     by_key: dict[tuple, Series] = {}
     for l in lines:
-        if l.get("status") != "ok" or l.get("median_ns") is None:
+        if l.get("status") != "ok" or not l.get("median_ns"):
             continue
         if rx and not rx.search(l["name"]):
             continue
         if tier and l.get("tier") != tier:
             continue
+        if origins and l.get("origin", "run") not in origins:
+            continue
         key = (l["name"], l.get("tier"))
         by_key.setdefault(key, Series(*key)).points.append(l)
-    for s in by_key.values():
+    series = list(by_key.values())
+    for s in series:
         s.points.sort(key=lambda p: p.get("time") or "")
         if len(s.points) >= MIN_POINTS_FOR_CHANGE:
-            s.changes = changepoint.find(s.values, min_shift=min_shift)
-    return list(by_key.values())
+            s.changes = changepoint.find(s.values, min_shift=min_shift, alpha=alpha,
+                                         series_count=len(series))
+    return series
 
 
-def _point_label(p: dict) -> str:
+def point_label(p: dict) -> str:
     commit = (p.get("commit") or "?")[:7] + ("+" if p.get("dirty") else "")
     return f"{(p.get('time') or '?')[:10]} {commit}"
 
 
-def format_summary(series: list[Series]) -> str:
+def format_summary(series: list[Series], last: int, floor: float) -> str:
     lines = []
-    for s in series:
-        last = s.values[-1]
-        head = f"{s.label}: {len(s.points)} runs, latest {fmt_value(last, 'ns')}"
+    for s in sorted(series, key=lambda s: (not s.alerts(last, floor), not s.changes, s.label)):
+        head = f"{s.label}: {len(s.points)} points, latest {fmt_value(s.values[-1], 'ns')}"
         if len(s.points) < MIN_POINTS_FOR_CHANGE:
-            lines.append(f"{head}; too few runs for change points "
+            lines.append(f"{head}; too few points for change points "
                          f"(need {MIN_POINTS_FOR_CHANGE})")
-        elif not s.changes:
+            continue
+        if not s.changes:
             lines.append(f"{head}; no change point")
-        else:
-            marks = ", ".join(f"run {c.index + 1} ({_point_label(s.points[c.index])}): "
-                              f"{c.shift * 100:+.1f}% (p={c.p:.3f})" for c in s.changes)
-            lines.append(f"{head}; change points: {marks}")
+            continue
+        marks = ", ".join(f"point {c.index + 1} ({point_label(s.points[c.index])}): "
+                          f"{c.shift * 100:+.1f}% (p={c.p:.2g})" for c in s.changes)
+        alert = "ALERT: recent slowdown; " if s.alerts(last, floor) else ""
+        lines.append(f"{head}; {alert}change points: {marks}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def chart_name(s: Series) -> str:
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", s.name).strip("_")
-    return f"{stem}{'-' + s.tier if s.tier else ''}.png"
+def to_json(series: list[Series], machine: str, last: int, floor: float) -> dict:
+    return {"switchyard_history": 2, "machine": machine, "last": last, "floor": floor,
+            "series": [{"name": s.name, "tier": s.tier, "points": len(s.points),
+                        "latest_ns": float(s.values[-1]),
+                        "alert": bool(s.alerts(last, floor)),
+                        "changes": [{"index": c.index, "shift": c.shift, "p": c.p,
+                                     "before_ns": c.before, "after_ns": c.after,
+                                     "commit": s.points[c.index].get("commit"),
+                                     "time": s.points[c.index].get("time")}
+                                    for c in s.changes]} for s in series]}
 
 
-def draw(s: Series, path: Path, fingerprint: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    y = s.values
-    scale, unit = next(((f, u) for f, u in ((1e9, "s"), (1e6, "ms"), (1e3, "us"))
-                        if np.median(y) >= f), (1.0, "ns"))
-    x = np.arange(1, len(y) + 1)
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    ax.plot(x, y / scale, "o-", color="#4c72b0", lw=1, ms=4, label="median of repetitions")
-    for lo, hi in changepoint.segments(len(y), s.changes):
-        ax.hlines(np.median(y[lo:hi]) / scale, lo + 0.6, hi + 0.4, color="#999999",
-                  lw=2, alpha=0.8)
-    top = float(np.max(y)) / scale * 1.15
-    ax.set_ylim(0, top)
-    for c in s.changes:
-        ax.axvline(c.index + 0.5, color="#c44e52", ls="--", lw=1)
-        ax.annotate(f"{c.shift * 100:+.1f}%", (c.index + 0.6, top * 0.98),
-                    va="top", color="#c44e52", fontsize=8)
-    step = max(1, len(x) // 8)
-    ax.set_xticks(x[::step])
-    ax.set_xticklabels([_point_label(p) for p in s.points][::step], rotation=30,
-                       ha="right", fontsize=7)
-    ax.set_ylabel(f"real time per iteration ({unit})")
-    ax.set_title(s.label, fontsize=10)
-    fig.text(0.01, 0.01, f"machine {fingerprint}; dashed: change point "
-             "(binary segmentation, permutation test)", fontsize=7, color="#666666")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def execute(*, fingerprint: str | None = None, filter: str | None = None,
+def execute(*, machine: str | None = None, filter: str | None = None,
             tier: str | None = None, out: Path | None = None,
             history_dir: Path = HISTORY_DIR, min_shift: float = changepoint.DEFAULT_MIN_SHIFT,
-            log=sys.stdout) -> int:
+            check: bool = False, last: int = DEFAULT_LAST, all_origins: bool = False,
+            fmt: str = "text", log=sys.stdout) -> int:
     if filter:
         try:
             re.compile(filter)
         except re.error as e:
             raise InputError(f"--filter: not a valid regular expression: {e}") from None
-    path = pick_file(history_dir, fingerprint)
-    series = analyse(read_lines(path), filter=filter, tier=tier, min_shift=min_shift)
+    path = pick_file(history_dir, machine)
+    series = analyse(read_lines(path), filter=filter, tier=tier, min_shift=min_shift,
+                     origins=None if all_origins else MAIN_ORIGINS)
     if not series:
         raise InputError(f"{path}: no benchmark with timings matches the selection")
-    out = out or history_dir / "charts" / path.stem
+    out = out or history_dir / "dashboard" / path.stem
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"--out {out}: not writable ({e.strerror})") from None
-    for s in series:
-        draw(s, out / chart_name(s), path.stem)
-    log.write(f"history {path} (machine {path.stem}): {len(series)} series, charts in {out}\n")
-    log.write(format_summary(series))
-    return 0
+    from . import dashboard
+    atomic_write_text(out / "index.html", dashboard.page(series, path.stem, last, min_shift))
+    alerts = [s for s in series if s.alerts(last, min_shift)]
+    if fmt == "json":
+        log.write(json.dumps(to_json(series, path.stem, last, min_shift), indent=2) + "\n")
+    else:
+        log.write(f"history {path} (machine {path.stem}): {len(series)} series, "
+                  f"dashboard {out / 'index.html'}\n")
+        log.write(format_summary(series, last, min_shift))
+        if check:
+            log.write(f"history --check: {len(alerts)} series with a slowdown of more than "
+                      f"{min_shift * 100:g}% starting in the last {last} points\n")
+    return 1 if check and alerts else 0

@@ -106,7 +106,7 @@ def fraction(text):
 
 
 def add_gate_parsers(sub) -> None:
-    """compare / gate / history (issue 9: regression gate for CI)."""
+    """compare / gate / history (the regression gate for CI)."""
     def verdict_options(q, callgrind_help):
         fmt = q.add_mutually_exclusive_group()
         fmt.add_argument("--markdown", dest="fmt", action="store_const", const="markdown",
@@ -115,10 +115,10 @@ def add_gate_parsers(sub) -> None:
                          help="print the full report as JSON")
         q.set_defaults(fmt="table")
         q.add_argument("--floor", type=fraction, default=0.03, metavar="PCT",
-                       help="smallest change that counts, e.g. 3%% (default; the noise floor "
-                            "is the larger of this and the measured spread)")
+                       help="smallest change that counts, e.g. 3%% (default); gate.toml may "
+                            "set another per benchmark")
         q.add_argument("--alpha", type=fraction, default=0.05,
-                       help="significance level of the Mann-Whitney U test (default 0.05)")
+                       help="false-alarm rate of one whole comparison (default 0.05)")
         q.add_argument("--callgrind", action="store_true", help=callgrind_help)
         q.add_argument("--threshold", type=fraction, default=0.01, metavar="PCT",
                        help="callgrind: instruction change that counts (default 1%%)")
@@ -132,48 +132,106 @@ def add_gate_parsers(sub) -> None:
                    help="compare results from different machine fingerprints (rows marked)")
     c.add_argument("--work-counter", action="append", metavar="NAME", default=[],
                    help="another counter that must be equal on both sides (repeatable)")
+    c.add_argument("--paired", action="store_true",
+                   help="rows with the same `process` on both sides were run back to back "
+                        "(as `gate` writes them): decide from the paired ratios")
 
-    g = sub.add_parser("gate", help="build a base git ref and the working tree, run both "
-                                    "interleaved, compare (CI regression gate)")
-    g.add_argument("--base", required=True, metavar="REF",
+    g = sub.add_parser("gate", help="build a base git ref and the working tree, run both in "
+                                    "paired rounds, decide (CI regression gate)")
+    g.add_argument("--base", metavar="REF",
                    help="git ref to compare against, e.g. origin/main or HEAD~1 "
                         "('.' builds the working tree for both sides)")
     g.add_argument("--quick", action="store_true",
-                   help="quick sizes and 5 rounds (default 10 rounds)")
+                   help="quick sizes, 6 screening rounds, user-space workloads only")
     g.add_argument("--filter", metavar="REGEX", help="only benchmarks whose name matches")
     g.add_argument("--models", metavar="LIST", help="comma-separated models")
     g.add_argument("--repetitions", type=positive_int, metavar="N",
-                   help="rounds: bench processes per side, interleaved (at least 5)")
+                   help="screening rounds: bench process pairs (at least 5)")
+    g.add_argument("--confirm-rounds", type=positive_int, metavar="N",
+                   help="rounds of the confirming stage (default 20, full 24; more when "
+                        "many suspects need them)")
+    g.add_argument("--budget", type=positive_float, metavar="SECONDS",
+                   help="time the confirming stage may take (default 150, full 900)")
+    g.add_argument("--seed", type=int, default=1,
+                   help="seed of the per-round base/cand order (default 1)")
     g.add_argument("--timeout", type=positive_float, metavar="SECONDS",
                    help="watchdog limit per bench process")
     g.add_argument("--callgrind-iterations", type=positive_int, default=10, metavar="N",
                    help="callgrind: runs with N and 2N iterations (default 10)")
     g.add_argument("--cand-define", action="append", metavar="NAME=VALUE",
                    help="extra CMake option for the candidate build only, e.g. "
-                        "SY_TEST_SLOWDOWN=ON to prove the gate catches a slowdown")
+                        "SY_TEST_SLOWDOWN=25 to prove the gate catches a slowdown")
+    g.add_argument("--policy", type=Path, metavar="FILE",
+                   help="per-benchmark floors and ignores (default scripts/gate.toml)")
+    g.add_argument("--no-history", action="store_true",
+                   help="do not append the timings to results/history")
     g.add_argument("--out", type=Path, metavar="DIR",
                    help="merged results and report.md/.json (default build-gate/out)")
+    g.add_argument("--self-test", action="store_true",
+                   help="measure the gate itself on this machine: power against injected "
+                        "slowdowns and false alarms of A/A runs (many gates: long)")
+    g.add_argument("--self-test-runs", metavar="SLOWDOWN,AA", default="10,20",
+                   help="self-test: gate runs per slowdown and A/A runs (default 10,20)")
+    g.add_argument("--self-test-percents", metavar="LIST",
+                   help="self-test: injected slowdowns in percent (default 25,10; "
+                        "callgrind 2)")
+    g.add_argument("--self-test-target", metavar="NAME", default="switch/bare_call",
+                   help="self-test: the benchmark made slower (switch/bare_call or a "
+                        "compute row)")
     verdict_options(g, "compare instruction counts under valgrind (user-space benches)")
 
-    h = sub.add_parser("history", help="trend chart per benchmark with change points")
-    h.add_argument("--fingerprint", metavar="ID",
-                   help="machine fingerprint id (default: the most recently updated history)")
+    h = sub.add_parser("history", help="trend per benchmark with change points; a dashboard; "
+                                       "--check alerts")
+    h.add_argument("--machine", metavar="ID",
+                   help="machine id (default: the most recently updated history)")
     h.add_argument("--filter", metavar="REGEX", help="only benchmarks whose name matches")
-    h.add_argument("--tier", choices=("quick", "full"), help="only runs of this tier")
+    h.add_argument("--tier", choices=("quick", "full"), help="only points of this tier")
     h.add_argument("--min-shift", type=fraction, default=0.03, metavar="PCT",
                    help="smallest step marked as a change point (default 3%%)")
+    h.add_argument("--check", action="store_true",
+                   help="exit 1 when a slowdown beyond --min-shift starts in the last "
+                        "--last points of any series")
+    h.add_argument("--last", type=positive_int, default=5, metavar="K",
+                   help="--check: how recent a slowdown alerts (default 5 points)")
+    h.add_argument("--all-origins", action="store_true",
+                   help="also the candidate sides of gates (default: runs and gate bases)")
+    h.add_argument("--json", dest="fmt", action="store_const", const="json", default="text",
+                   help="print the series and change points as JSON")
     h.add_argument("--out", type=Path, metavar="DIR",
-                   help="chart directory (default results/history/charts/<fingerprint>)")
+                   help="dashboard directory (default results/history/dashboard/<machine>)")
     h.add_argument("--dir", type=Path, metavar="DIR",
                    help="history directory (default results/history)")
+
+
+def parse_pair(text: str, what: str) -> tuple[int, int]:
+    try:
+        a, b = (int(x) for x in text.split(","))
+    except ValueError:
+        raise InputError(f"{what} {text!r}: expected two whole numbers, e.g. 10,20") from None
+    if a < 1 or b < 1:
+        raise InputError(f"{what} {text!r}: both must be at least 1")
+    return a, b
+
+
+def parse_percents(text: str | None, default) -> tuple[int, ...]:
+    if text is None:
+        return tuple(default)
+    try:
+        out = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise InputError(f"--self-test-percents {text!r}: expected whole numbers") from None
+    if not out or any(p < 1 for p in out):
+        raise InputError(f"--self-test-percents {text!r}: each must be at least 1")
+    return out
 
 
 def run_gate_command(args) -> int:
     """compare / gate / history: argument plumbing only."""
     if args.command == "history":
         from sylib import history
-        return history.execute(fingerprint=args.fingerprint, filter=args.filter,
-                               tier=args.tier, out=args.out, min_shift=args.min_shift,
+        return history.execute(machine=args.machine, filter=args.filter, tier=args.tier,
+                               out=args.out, min_shift=args.min_shift, check=args.check,
+                               last=args.last, all_origins=args.all_origins, fmt=args.fmt,
                                history_dir=args.dir or history.HISTORY_DIR)
     from sylib import compare
     s = compare.Settings(floor=args.floor, alpha=args.alpha, threshold=args.threshold,
@@ -181,14 +239,28 @@ def run_gate_command(args) -> int:
     if args.command == "compare":
         s.allow_cross_machine = args.allow_cross_machine
         s.work_counters = compare.WORK_COUNTERS | set(args.work_counter)
-        return compare.execute(args.base, args.cand, s, args.fmt)
+        return compare.execute(args.base, args.cand, s, args.fmt, paired=args.paired)
     from sylib import gate, run
-    cfg = gate.GateConfig(base_ref=args.base, quick=args.quick, filter=args.filter,
+    if args.base is None and not args.self_test:
+        raise InputError("--base REF is required (or --self-test)")
+    cfg = gate.GateConfig(base_ref=args.base or ".", quick=args.quick, filter=args.filter,
                           models=run.parse_models(args.models), repetitions=args.repetitions,
-                          timeout=args.timeout, callgrind=args.callgrind,
+                          confirm_rounds=args.confirm_rounds, budget=args.budget,
+                          seed=args.seed, timeout=args.timeout, callgrind=args.callgrind,
                           callgrind_iterations=args.callgrind_iterations, settings=s,
                           out=args.out.resolve() if args.out else None,
-                          cand_options=gate.parse_defines(args.cand_define), fmt=args.fmt)
+                          policy_file=args.policy.resolve() if args.policy else gate.POLICY_FILE,
+                          cand_options=gate.parse_defines(args.cand_define), fmt=args.fmt,
+                          history=not args.no_history)
+    if args.policy and not args.policy.exists():
+        raise InputError(f"--policy {args.policy}: no such file")
+    if args.self_test:
+        from sylib import selftest
+        slow, aa = parse_pair(args.self_test_runs, "--self-test-runs")
+        percents = parse_percents(args.self_test_percents,
+                                  (2,) if args.callgrind else selftest.DEFAULT_PERCENTS)
+        return selftest.execute(cfg, percents=percents, runs={"slowdown": slow, "aa": aa},
+                                target=args.self_test_target, out=cfg.out)
     return gate.execute(cfg)
 
 

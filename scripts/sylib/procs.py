@@ -54,12 +54,14 @@ def _kill_group(p: subprocess.Popen) -> None:
 
 
 def run(cmd: list[str], *, timeout: float, log_path: str, env: dict | None = None,
-        cwd: str | None = None) -> Outcome:
+        cwd: str | None = None, cpus: list[int] | None = None) -> Outcome:
+    """`cpus`: the CPU affinity the child starts with (None: inherit)."""
     start = time.monotonic()
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     with open(log_path, "wb") as log:
         try:
             p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                 cwd=cwd, start_new_session=True)
+                                 cwd=cwd, start_new_session=True, preexec_fn=pin)
         except OSError as e:
             return Outcome("error", None, 0.0, f"cannot start {cmd[0]}: {e.strerror}")
         try:

@@ -5,6 +5,7 @@ InputError with one readable line; the CLIs turn it into exit status 2.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -25,6 +26,7 @@ _GB_SUFFIX = re.compile(
     r"(/process_time)?(/(real_time|manual_time))?(/threads:[^/]*)?$")
 
 
+@functools.lru_cache(maxsize=65536)
 def base_name(name: str) -> str:
     """'switch/futex/pin:same/real_time' -> 'switch/futex/pin:same'."""
     return _GB_SUFFIX.sub("", name)
@@ -49,6 +51,29 @@ def split_name(base: str) -> dict:
             extra.append(p)
     return {"workload": parts[0], "model": parts[1] if len(parts) > 1 else "",
             "params": params, "extra": extra}
+
+
+# Models and baselines whose benchmarks run several OS threads by design.
+MULTI_THREAD_MODELS = {
+    "futex": "OS threads handing off through futex syscalls",
+    "thread": "one OS thread per task",
+    "pool": "worker threads",
+}
+# Params that give a benchmark several threads or loops when above 1.
+MULTI_THREAD_PARAMS = ("workers", "loops", "threads")
+
+
+def several_threads(name: str) -> str | None:
+    """Why a benchmark runs on several OS threads (so pinning its process to
+    one CPU, or callgrind's serialisation of threads, changes what it
+    measures), or None when it is single-threaded."""
+    p = parse_name(name)
+    if p["model"] in MULTI_THREAD_MODELS:
+        return MULTI_THREAD_MODELS[p["model"]]
+    for k in MULTI_THREAD_PARAMS:
+        if p["params"].get(k, "1") not in ("0", "1"):
+            return f"{k}:{p['params'][k]}: several threads"
+    return None
 
 
 def validate_gb(data, source: str) -> dict:

@@ -1,10 +1,11 @@
-"""`switchyard gate`: pure helpers (merging rounds, callgrind eligibility and
-parsing, CMake defines), one-line exit-2 errors, and two real runs that
-build bench_switch under build-gate/pytest/:
+"""`switchyard gate`: pure helpers (merging rounds, balanced side order,
+pinning groups, callgrind eligibility and parsing, CMake defines, the PR
+comment), one-line exit-2 errors, and real runs that build bench_switch under
+build-gate/pytest/:
   - callgrind mode catches the test-only slowdown (-DSY_TEST_SLOWDOWN=ON)
     in switch/bare_call, and finds no change without it (deterministic);
-  - timing mode runs base and cand interleaved and merges every round.
-The real runs take about a minute (two small builds, a few valgrind runs).
+  - timing mode runs base and cand in paired rounds and merges every round.
+The decision rule itself is tested on simulated gates in test_gatestats.py.
 """
 import io
 import json
@@ -15,7 +16,7 @@ import pytest
 import conftest
 from conftest import REPO, driver_env, one_line_error
 
-from sylib import callgrind, compare, deps, gate
+from sylib import callgrind, deps, gate, gaterun, verdicts
 from sylib.results import InputError
 
 PYTEST_GATE_DIR = REPO / "build-gate" / "pytest"
@@ -36,9 +37,20 @@ def test_base_is_required():
     assert "required" in one_line_error(sy("gate"))
 
 
+@pytest.mark.parametrize("args,needle", [
+    (["--self-test-runs", "3"], "expected two whole numbers"),
+    (["--self-test-runs", "0,5"], "at least 1"),
+    (["--self-test-percents", "x"], "expected whole numbers"),
+    (["--policy", "/no/such/gate.toml", "--base", "HEAD"], "no such file"),
+])
+def test_bad_self_test_and_policy_options_exit_2(args, needle):
+    assert needle in one_line_error(sy("gate", "--self-test", *args) if "--base" not in args
+                                    else sy("gate", *args))
+
+
 def test_too_few_repetitions_is_refused():
     line = one_line_error(sy("gate", "--base", "HEAD", "--repetitions", "3"))
-    assert "at least 5" in line
+    assert "at least 5 rounds" in line
 
 
 def test_bad_cand_define_is_refused():
@@ -47,9 +59,9 @@ def test_bad_cand_define_is_refused():
 
 
 def test_resolve_ref():
-    assert len(gate.resolve_ref("HEAD")) == 40
+    assert len(gaterun.resolve_ref("HEAD")) == 40
     with pytest.raises(InputError):
-        gate.resolve_ref("HEAD~100000")
+        gaterun.resolve_ref("HEAD~100000")
 
 
 def test_gate_needs_valgrind():
@@ -88,9 +100,45 @@ def test_rounds_per_tier():
 
 
 def test_cached_source(tmp_path):
-    assert gate.cached_source(tmp_path) is None
+    assert gaterun.cached_source(tmp_path) is None
     (tmp_path / "CMakeCache.txt").write_text("X:BOOL=ON\nCMAKE_HOME_DIRECTORY:INTERNAL=/src/a\n")
-    assert gate.cached_source(tmp_path) == "/src/a"
+    assert gaterun.cached_source(tmp_path) == "/src/a"
+
+
+def test_side_order_is_random_but_balanced_over_each_two_rounds():
+    sides = ["base", "cand"]
+    firsts = [gaterun.side_order(sides, k, seed=1)[0] for k in range(40)]
+    for k in range(0, 40, 2):
+        assert firsts[k] != firsts[k + 1]
+    assert firsts == [gaterun.side_order(sides, k, seed=1)[0] for k in range(40)]   # seeded
+    pairs = {firsts[k] for k in range(0, 40, 2)}
+    assert pairs == {"base", "cand"}                        # not a fixed ABAB
+
+
+def test_multi_threaded_benchmarks_are_not_pinned_to_one_cpu():
+    names = ["switch/bare_call", "switch/futex/pin:cross", "skynet/pool/n:10/workers:2",
+             "skynet/coroutine/n:10/workers:1", "multicore/coroutine/loops:2"]
+    assert gaterun.groups(names) == [
+        (True, ["switch/bare_call", "skynet/coroutine/n:10/workers:1"]),
+        (False, ["switch/futex/pin:cross", "skynet/pool/n:10/workers:2",
+                 "multicore/coroutine/loops:2"])]
+
+
+def test_exact_alternation_matches_only_the_names():
+    import re
+    rx = re.compile(gaterun.exact_alternation(["switch/bare_call", "spawn/fiber/n:1"]))
+    assert rx.search("switch/bare_call/real_time") and rx.search("spawn/fiber/n:1/real_time")
+    assert not rx.search("spawn/fiber/n:10/real_time")
+    assert not rx.search("switch/bare_call_x/real_time")
+
+
+def test_annotated_rows_carry_round_cpu_and_stage():
+    data = {"context": {"x": 1}, "benchmarks": [
+        {"name": "a", "run_type": "iteration", "real_time": 1.0},
+        {"name": "a_mean", "run_type": "aggregate", "real_time": 1.0}]}
+    out = gaterun.annotate(data, process=7, cpu=1, stage=2)
+    assert out["benchmarks"] == [{"name": "a", "run_type": "iteration", "real_time": 1.0,
+                                  "process": 7, "cpu": 1, "stage": 2}]
 
 
 @pytest.mark.parametrize("name,excluded", [
@@ -126,6 +174,22 @@ def test_callgrind_parsing():
     assert callgrind.per_iteration(3000, 3000, 10) is None
 
 
+def test_callgrind_never_reports_a_count_near_zero():
+    assert callgrind.unmeasurable(5_000_000, 25_000_000) is None
+    assert "below 1,000,000 Ir" in callgrind.unmeasurable(5_000_000, 5_400_000)
+    assert "no more instructions" in callgrind.unmeasurable(5_000_000, 4_999_000)
+
+
+def test_callgrind_sees_a_fixed_iteration_count():
+    one = {"benchmarks": [{"name": "skynet/x", "run_type": "iteration", "iterations": 1}]}
+    assert callgrind.fixed_iterations(one, 10) == 1
+    ten = {"benchmarks": [{"name": "switch/x", "run_type": "iteration", "iterations": 10}]}
+    assert callgrind.fixed_iterations(ten, 10) is None
+    cmd = callgrind.command(gaterun.Path("/x/bench"), "skynet/x", 2, gaterun.Path("o"),
+                            gaterun.Path("j"), [], mode="repetitions")
+    assert "--benchmark_repetitions=2" in cmd and not any("sy_iterations" in c for c in cmd)
+
+
 def test_callgrind_iterations_grow_for_cheap_benchmarks():
     assert callgrind.iterations_for(160_000, 10) == 125          # 20M / 160k
     assert callgrind.iterations_for(50_000_000, 10) == 10        # already enough
@@ -137,7 +201,7 @@ def test_callgrind_iterations_grow_for_cheap_benchmarks():
 def gate_config(tmp_path, **kw):
     return gate.GateConfig(base_ref=".", quick=True, filter="switch/bare_call",
                            targets=["bench_switch"], work_dir=PYTEST_GATE_DIR,
-                           out=tmp_path / "out", **kw)
+                           out=tmp_path / "out", history=False, **kw)
 
 
 def run_gate(cfg):
@@ -168,19 +232,52 @@ def test_callgrind_catches_the_test_slowdown_and_nothing_without_it(tmp_path):
     assert abs(rows["switch/bare_call"]["change"]) < 0.001
 
 
-def test_timing_mode_interleaves_and_merges_every_round(tmp_path):
-    cfg = gate_config(tmp_path, repetitions=5)
+def test_timing_mode_pairs_rounds_and_merges_every_round(tmp_path):
+    cfg = gate_config(tmp_path, repetitions=5, budget=0.001)   # screen only
     rc, report, rows, log = run_gate(cfg)
     assert rc in (0, 1), log             # identical builds: the verdict itself is noise
     row = rows["switch/bare_call"]
     assert row["base"]["n"] == 5 and row["cand"]["n"] == 5
-    assert report["gate"]["mode"] == "timing" and report["gate"]["rounds"] == 5
-    rounds = [l for l in log.splitlines() if l.startswith("[round ")]
-    assert len(rounds) == 5 and rounds[0].startswith("[round 1/5] bench_switch  base ")
+    assert row["stage"] == "screen" and row["change"] is not None
+    assert report["gate"]["mode"] == "timing"
+    assert report["gate"]["stages"][0] == {"name": "screen", "rounds": 5, "benchmarks": 1,
+                                           "level": gate.SCREEN_LEVEL}
+    rounds = [l for l in log.splitlines() if l.startswith("[stage 1 round ")]
+    assert len(rounds) == 5 and rounds[0].startswith("[stage 1 round 1/5] 1 process pairs")
     for side in ("base", "cand"):
-        raw = sorted((PYTEST_GATE_DIR / "runs" / side).glob("switch.*.json"))
+        raw = sorted((PYTEST_GATE_DIR / "runs" / "stage1" / side).glob("switch.pin.*.json"))
         assert len(raw) == 5
         merged = json.loads((tmp_path / "out" / side / "switch.json").read_text())
         assert merged["context"]["fingerprint"]["fingerprint_id"]
         assert merged["context"]["switchyard"]["gate_side"] == side
-    assert compare.summary_line(report).startswith(("PASS", "FAIL"))
+        procs = sorted(e["process"] for e in merged["benchmarks"])
+        assert procs == [0, 1, 2, 3, 4]                       # the pairing key
+        assert {e["cpu"] for e in merged["benchmarks"]} <= set(range(64))   # pinned
+    assert verdicts.summary_line(report).startswith(("PASS", "FAIL"))
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert md.startswith("### switchyard: ") and "Gate (timing): screen: 5 rounds" in md
+
+
+# ---- the PR comment ------------------------------------------------------------------
+
+def test_markdown_shows_problems_and_folds_the_rest():
+    def row(name, verdict):
+        return {"name": name, "verdict": verdict, "reason": "r", "base": {"median": 1.0},
+                "cand": {"median": 1.1}, "change": 0.1, "ci": [0.05, 0.15], "unit": "ns",
+                "notes": []}
+    report = {"rows": [row("a/regressed", "regression"), row("b/same", "no change"),
+                       row("c/odd", "inconclusive")],
+              "summary": {"regression": 1, "inconclusive": 1, "no change": 1},
+              "exit_status": 1, "notes": [],
+              "base": {"label": "base", "sources": ["/tmp/x/base/s.json"], "commits": []},
+              "cand": {"label": "cand", "sources": ["/tmp/x/cand/s.json"], "commits": []},
+              "settings": {"metric": "time", "paired": True, "floor": 0.03, "level": None,
+                           "tested": 3, "threshold": 0.01}}
+    md = verdicts.format_markdown(report)
+    lines = md.splitlines()
+    assert lines[0] == "### switchyard: FAIL: 1 regression, 1 inconclusive, 1 no change"
+    table, folded = md.split("<details>")
+    assert "`a/regressed`" in table and "**regression**" in table and "`c/odd`" in table
+    assert "`b/same`" not in table and "`b/same`" in folded
+    assert "+10.0% [+5.0, +15.0]" in table
+    assert "](" not in md                                 # no links
