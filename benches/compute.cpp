@@ -105,6 +105,7 @@ sy::task<void> compute_main(R& rt, benchmark::State& state, std::uint64_t steps,
     std::vector<typename R::template join_handle<std::uint64_t>> hs;
     hs.reserve(kTasks);
     for (auto _ : state) {
+        [[maybe_unused]] sy::bench::test_slowdown_scope slow;  // test only
         for (unsigned t = 0; t < kTasks; ++t) hs.push_back(rt.spawn(chain(rt, seed(t), steps, every)));
         threads.sample_once();
         std::uint64_t sum = 0;
@@ -157,6 +158,7 @@ void compute_callback(benchmark::State& state, std::uint64_t every) {
         const std::uint64_t steps = steps_per_task();
         std::uint64_t checksum = 0;
         for (auto _ : state) {
+            [[maybe_unused]] sy::bench::test_slowdown_scope slow;  // test only
             std::uint64_t sum = 0;
             std::vector<callback_chain<R>> chains;
             chains.reserve(kTasks);

@@ -46,12 +46,34 @@ benchmark::internal::Benchmark* add(const std::string& name,
 }
 
 #if SY_TEST_SLOWDOWN
-std::uint64_t test_slowdown_units(std::uint64_t units) {
+namespace {
+bool slowdown_target() {
     static const std::string target = SY_TEST_SLOWDOWN_TARGET;
     const std::string& name = g_running;
-    const bool hit = name.compare(0, target.size(), target) == 0 &&
-                     (name.size() == target.size() || name[target.size()] == '/');
-    return hit ? units * SY_TEST_SLOWDOWN_PCT / 100 : 0;
+    return name.compare(0, target.size(), target) == 0 &&
+           (name.size() == target.size() || name[target.size()] == '/');
+}
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+}  // namespace
+
+std::uint64_t test_slowdown_units(std::uint64_t units) {
+    return !SY_TEST_SLOWDOWN_TIME && slowdown_target() ? units * SY_TEST_SLOWDOWN_PCT / 100 : 0;
+}
+
+test_slowdown_scope::test_slowdown_scope() {
+    if (SY_TEST_SLOWDOWN_TIME && slowdown_target()) start_ns_ = now_ns();
+}
+
+test_slowdown_scope::~test_slowdown_scope() {
+    if (start_ns_ < 0) return;
+    const std::int64_t t1 = now_ns();
+    const std::int64_t until = t1 + (t1 - start_ns_) * SY_TEST_SLOWDOWN_PCT / 100;
+    while (now_ns() < until) {
+    }
 }
 #endif
 

@@ -74,14 +74,28 @@ void skip(benchmark::State& state, const std::string& reason);
 bool expect_eq(benchmark::State& state, const char* what, std::uint64_t got,
                std::uint64_t want);
 
-// Test only: how much extra work of its own kind a benchmark does so that the
-// regression gate can be shown to catch a slowdown (CMake
-// -DSY_TEST_SLOWDOWN=P -DSY_TEST_SLOWDOWN_TARGET=NAME): P% of `units` when
-// this benchmark is NAME (or NAME/...), else 0. Always 0 in normal builds.
+// Test only: a known slowdown of one benchmark, to show that the regression
+// gate catches it (CMake -DSY_TEST_SLOWDOWN=P -DSY_TEST_SLOWDOWN_TARGET=NAME
+// -DSY_TEST_SLOWDOWN_KIND=work|time), active only while NAME (or NAME/...)
+// runs. Kind work: test_slowdown_units(u) = P% of u, the extra units of its
+// own work the benchmark does (P% more instructions). Kind time: a
+// test_slowdown_scope around an iteration's work spins for P% of the time it
+// measured (P% more wall time). Both are no-ops in normal builds.
 #if SY_TEST_SLOWDOWN
 std::uint64_t test_slowdown_units(std::uint64_t units);
+class test_slowdown_scope {
+public:
+    test_slowdown_scope();
+    ~test_slowdown_scope();
+    test_slowdown_scope(const test_slowdown_scope&) = delete;
+    test_slowdown_scope& operator=(const test_slowdown_scope&) = delete;
+
+private:
+    std::int64_t start_ns_ = -1;
+};
 #else
 inline std::uint64_t test_slowdown_units(std::uint64_t) { return 0; }
+struct test_slowdown_scope {};
 #endif
 
 // Threads of this process right now (/proc/self/status), for the

@@ -109,6 +109,7 @@ class GateConfig:
     targets: list | None = None                 # build only these (tests: bench_switch)
     fmt: str = "table"
     history: bool = True                        # append to results/history
+    cand_build: str = "cand"                    # build-dir name of the candidate (self-test)
 
     @property
     def tier(self) -> str:
@@ -211,7 +212,7 @@ def make_sides(cfg: GateConfig) -> tuple[list[Side], str | None]:
         base = Side("base", w / "worktree", w / "base", cfg.base_options,
                     f"{cfg.base_ref} ({sha[:10]})")
     opts = " ".join(f"-D{k}={v}" for k, v in cfg.cand_options.items())
-    cand = Side("cand", REPO, w / "cand", cfg.cand_options,
+    cand = Side("cand", REPO, w / cfg.cand_build, cfg.cand_options,
                 "working tree" + (f" with {opts}" if opts else ""))
     return [base, cand], sha
 

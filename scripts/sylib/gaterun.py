@@ -38,7 +38,8 @@ REPO = buildmod.REPO
 # Only the benches: no unit tests, no sanitizers, never the test-only slowdown
 # unless asked for (a cache from an earlier gate must not leak options).
 BUILD_OPTIONS = {"SY_TESTS": "OFF", "SY_SELFTEST": "OFF", "SY_SANITIZE": "",
-                 "SY_TEST_SLOWDOWN": "OFF", "SY_TEST_SLOWDOWN_TARGET": "switch/bare_call"}
+                 "SY_TEST_SLOWDOWN": "OFF", "SY_TEST_SLOWDOWN_TARGET": "switch/bare_call",
+                 "SY_TEST_SLOWDOWN_KIND": "work"}
 
 
 @dataclass

@@ -5,8 +5,10 @@ the machine. This runs the gate many times against builds whose truth is
 known and counts:
 
   power        the share of gate runs that flag `regression` on the ONE
-               benchmark made slower (-DSY_TEST_SLOWDOWN=P, P% more of that
-               benchmark's own work; -DSY_TEST_SLOWDOWN_TARGET picks it)
+               benchmark made slower (-DSY_TEST_SLOWDOWN=P: P% more wall time
+               per iteration for timing gates, P% more of its own work, i.e.
+               instructions, for callgrind gates; -DSY_TEST_SLOWDOWN_TARGET
+               picks the benchmark)
   false alarm  the share of A/A runs (`--base .`: the same tree built twice)
                that flag anything at all (a regression, an improvement or a
                failure), and, in the slowdown runs, any flag on a benchmark
@@ -66,10 +68,16 @@ def variant_config(base: gatemod.GateConfig, v: Variant, target: str, root: Path
     cfg.base_ref = gatemod.WORKTREE_BASE
     cfg.history = False
     key = "aa" if v.percent is None else f"p{v.percent}"
-    cfg.work_dir = root / key
-    cfg.out = root / key / "out"
+    cfg.work_dir = root                  # one base build for every variant
+    cfg.cand_build = f"cand-{key}"
+    cfg.out = root / f"out-{key}"
+    # Timing gates get P% more wall time, callgrind gates P% more instructions
+    # (extra work is not always extra time: switch/bare_call's time hardly
+    # moves with 25% more calls on one VM measured here).
+    kind = "work" if cfg.callgrind else "time"
     cfg.cand_options = {} if v.percent is None else {
-        "SY_TEST_SLOWDOWN": str(v.percent), "SY_TEST_SLOWDOWN_TARGET": target}
+        "SY_TEST_SLOWDOWN": str(v.percent), "SY_TEST_SLOWDOWN_TARGET": target,
+        "SY_TEST_SLOWDOWN_KIND": kind}
     return cfg
 
 
@@ -137,7 +145,9 @@ def execute(base_cfg: gatemod.GateConfig, *, percents=DEFAULT_PERCENTS,
                 raise RuntimeError(f"gate run failed with exit status {rc}")
             res = judge(report, target, v.percent)
             v.results.append(res)
-            machine = report.get("machine_id", machine)
+            fp = json.loads(next((cfg.out / "base").glob("*.json")).read_text())[
+                "context"].get("fingerprint", {})
+            machine = fp.get("machine_id") or machine
             done += 1
             spent = time.monotonic() - started
             eta = spent / done * (total - done)
