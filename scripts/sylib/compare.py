@@ -47,26 +47,14 @@ import numpy as np
 
 from . import intervals
 from .policy import Policy
-from .results import InputError, base_name, is_failure, is_skip, load_results
+from .results import (INSTRUCTIONS_KEY, STANDARD_FIELDS, TIME_UNIT_NS, InputError,  # noqa: F401
+                      Side, collect, entry_counters, entry_key, entry_value, load_results)
 
 DEFAULT_FLOOR = 0.03              # smallest relative change worth a verdict
 DEFAULT_ALPHA = 0.05              # family-wise false-alarm rate of one comparison
 MIN_PROCESSES = 3                 # per side, for an unpaired interval
 DEFAULT_CALLGRIND_THRESHOLD = 0.01
-INSTRUCTIONS_KEY = "instructions_per_iteration"   # written by `gate --callgrind`
 
-TIME_UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
-
-# Google Benchmark's own fields and our bookkeeping: everything else numeric
-# in an entry is a counter.
-STANDARD_FIELDS = frozenset({
-    "name", "run_name", "run_type", "family_index", "per_family_instance_index",
-    "repetitions", "repetition_index", "threads", "iterations", "real_time",
-    "cpu_time", "time_unit", "aggregate_name", "aggregate_unit", "label",
-    "error_occurred", "error_message", "big_o", "rms", "cpu_coefficient",
-    "real_coefficient", "complexity_n", INSTRUCTIONS_KEY, "callgrind_ir_total",
-    "callgrind_iterations", "process", "cpu", "stage",
-})
 # Counters that define the work done (schema: "work"/checksum counters). They
 # must be equal on both sides. Not here on purpose: locks' `final` and
 # `lost_updates` (sync:none loses a varying number of updates by design),
@@ -95,109 +83,6 @@ class Settings:
     allow_cross_machine: bool = False
     work_counters: frozenset = WORK_COUNTERS
     policy: Policy = field(default_factory=Policy)
-
-
-@dataclass
-class Side:
-    """One benchmark on one side: samples with the process that made each."""
-    samples: list = field(default_factory=list)       # ns, or instructions
-    procs: list = field(default_factory=list)         # process key per sample
-    aggregate: float | None = None                     # fallback: aggregate median/mean
-    counters: dict = field(default_factory=dict)       # name -> [values]
-    errors: list = field(default_factory=list)
-    skips: list = field(default_factory=list)
-
-    def per_process(self) -> dict:
-        """{process key: median of its samples}, in order of appearance
-        (computed once: compare asks for it several times per benchmark)."""
-        if getattr(self, "_per_process", None) is None or \
-                self._per_process[0] != len(self.samples):
-            groups: dict = {}
-            for p, v in zip(self.procs, self.samples):
-                groups.setdefault(p, []).append(v)
-            self._per_process = (len(self.samples),
-                                 {p: float(statistics.median(v)) for p, v in groups.items()})
-        return self._per_process[1]
-
-
-# ---- reading ----------------------------------------------------------------------
-
-def _number(v) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    v = float(v)
-    return v if math.isfinite(v) else None
-
-
-def entry_key(entry: dict) -> str:
-    """Benchmark name without Google Benchmark's suffixes and aggregate names."""
-    name = str(entry.get("run_name") or entry["name"])
-    if entry.get("run_type") == "aggregate" and not entry.get("run_name"):
-        agg = entry.get("aggregate_name")
-        if agg and name.endswith("_" + str(agg)):
-            name = name[: -len(str(agg)) - 1]
-    return base_name(name)
-
-
-def entry_value(entry: dict, metric: str, source: str) -> float | None:
-    """The entry's measurement in ns (time) or instructions, or None."""
-    if metric == "instructions":
-        return _number(entry.get(INSTRUCTIONS_KEY))
-    t = _number(entry.get("real_time"))
-    if t is None:
-        return None
-    unit = entry.get("time_unit", "ns")
-    if unit not in TIME_UNIT_NS:
-        raise InputError(f"{source}: benchmark '{entry['name']}' has unknown time_unit '{unit}'")
-    return t * TIME_UNIT_NS[unit]
-
-
-def entry_counters(entry: dict) -> dict:
-    return {k: v for k, v in ((k, _number(v)) for k, v in entry.items()
-                              if k not in STANDARD_FIELDS) if v is not None}
-
-
-def process_key(entry: dict, source: str):
-    """Which process made a row: its `process` field, else its input file."""
-    p = entry.get("process")
-    return p if isinstance(p, (int, float)) and not isinstance(p, bool) else f"file:{source}"
-
-
-def collect(datasets: list[tuple[str, dict]], metric: str = "time") -> dict[str, Side]:
-    """Benchmarks of one side, keyed by name, in order of first appearance."""
-    sides: dict[str, Side] = {}
-    fallback: dict[str, dict] = {}
-    for source, data in datasets:
-        for e in data["benchmarks"]:
-            key = entry_key(e)
-            side = sides.setdefault(key, Side())
-            if is_skip(e):
-                side.skips.append(str(e.get("error_message", ""))[len("skipped: "):])
-                continue
-            if is_failure(e):
-                side.errors.append(str(e.get("error_message", "")) or "error_occurred")
-                continue
-            if e.get("run_type") == "aggregate":
-                agg = str(e.get("aggregate_name", ""))
-                if e.get("aggregate_unit", "time") == "time" and agg in ("median", "mean", ""):
-                    rank = {"median": 0, "mean": 1, "": 2}[agg]
-                    if key not in fallback or rank < fallback[key]["rank"]:
-                        fallback[key] = {"rank": rank, "entry": e, "source": source}
-                continue
-            v = entry_value(e, metric, source)
-            if v is None:
-                continue
-            side.samples.append(v)
-            side.procs.append(process_key(e, source))
-            for k, c in entry_counters(e).items():
-                side.counters.setdefault(k, []).append(c)
-    for key, f in fallback.items():
-        side = sides[key]
-        if not side.samples:
-            side.aggregate = entry_value(f["entry"], metric, f["source"])
-            for k, c in entry_counters(f["entry"]).items():
-                side.counters.setdefault(k, []).append(c)
-    return sides
 
 
 def fingerprints(datasets: list[tuple[str, dict]]) -> list[dict]:
@@ -495,12 +380,3 @@ def compare_paths(base_path, cand_path, s: Settings | None = None, **kw) -> dict
     return compare(load_side(base_path), load_side(cand_path), s, **kw)
 
 
-def execute(base, cand, s: Settings, fmt: str = "table", *, out=None,
-            paired: bool = False) -> int:
-    """CLI body: print the report in `fmt`, return the exit status."""
-    import sys
-
-    from .verdicts import render
-    report = compare_paths(base, cand, s, paired=paired)
-    (out or sys.stdout).write(render(report, fmt))
-    return report["exit_status"]

@@ -31,7 +31,7 @@ from . import callgrind as cg
 from . import fingerprint as fpmod
 from . import procs
 from . import run as runmod
-from .compare import INSTRUCTIONS_KEY
+from .results import INSTRUCTIONS_KEY
 from .results import InputError, atomic_write_json, base_name, several_threads
 
 REPO = buildmod.REPO

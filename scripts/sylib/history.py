@@ -28,7 +28,8 @@ import numpy as np
 
 from . import changepoint
 from .build import REPO
-from .compare import WORK_COUNTERS, collect, load_side, rel_spread
+from .compare import WORK_COUNTERS, load_side, rel_spread
+from .results import collect
 from .fingerprint import machine_id
 from .results import InputError, atomic_write_text
 from .verdicts import fmt_value

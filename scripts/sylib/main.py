@@ -239,7 +239,10 @@ def run_gate_command(args) -> int:
     if args.command == "compare":
         s.allow_cross_machine = args.allow_cross_machine
         s.work_counters = compare.WORK_COUNTERS | set(args.work_counter)
-        return compare.execute(args.base, args.cand, s, args.fmt, paired=args.paired)
+        from sylib.verdicts import render
+        report = compare.compare_paths(args.base, args.cand, s, paired=args.paired)
+        sys.stdout.write(render(report, args.fmt))
+        return report["exit_status"]
     from sylib import gate, run
     if args.base is None and not args.self_test:
         raise InputError("--base REF is required (or --self-test)")

@@ -16,10 +16,9 @@ from . import build as buildmod
 from . import fingerprint as fpmod
 from . import peers as peersmod
 from . import procs
-from .results import (InputError, atomic_write_json, is_failure, is_skip,
+from .results import (MODELS, InputError, atomic_write_json, is_failure, is_skip,
                       salvage_partial, validate_gb)
 
-MODELS = ("thread", "pool", "fiber", "coroutine", "coroutine_uring", "uring", "libuv")
 REPO = buildmod.REPO
 RESULTS_ROOT = REPO / "results"
 

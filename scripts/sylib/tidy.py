@@ -23,9 +23,8 @@ from typing import Callable
 
 import numpy as np
 
-from .results import (InputError, base_name, is_failure, is_skip, load_gb_json,
+from .results import (MODELS, InputError, base_name, is_failure, is_skip, load_gb_json,
                       result_files, split_name)
-from .run import MODELS
 
 BASELINES = ("bare_call", "bare_coroutine", "bare_fcontext", "futex", "epoll")
 PEERS = ("py_asyncio", "py_asyncio_proto", "py_uvloop", "py_uvloop_proto", "py_gevent",
