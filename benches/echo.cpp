@@ -29,6 +29,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -88,8 +89,9 @@ placement_t place() {
     return {};
 }
 
-// A child process whose stdout we read; killed and reaped when destroyed.
-// It runs pinned to `cpu` (set before exec) with `env` added.
+// A child process whose stdout we read; killed and reaped when destroyed, and
+// killed with the bench (PR_SET_PDEATHSIG). It runs pinned to `cpu` (set
+// before exec) with `env` added.
 class child {
 public:
     child(const std::vector<std::string>& argv, std::string& error, std::optional<int> cpu = {},
@@ -99,8 +101,14 @@ public:
             error = "pipe failed";
             return;
         }
+        const pid_t parent = getpid();
         pid_ = fork();
         if (pid_ == 0) {
+            // Dies with the bench (watchdog SIGKILL, crash), as realserver's
+            // processes do: a killed bench_echo must not leave a server or a
+            // load generator running.
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (::getppid() != parent) _exit(126);  // the bench died before prctl
             dup2(out[1], 1);
             dup2(err[1], 2);
             if (cpu && !sy::pin_this_thread(*cpu).empty()) _exit(126);

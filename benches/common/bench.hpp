@@ -74,6 +74,10 @@ void skip(benchmark::State& state, const std::string& reason);
 bool expect_eq(benchmark::State& state, const char* what, std::uint64_t got,
                std::uint64_t want);
 
+// Timer slack of every bench process (and of the servers they start): 1 ns,
+// so a timed wake-up is not deferred by the kernel's default 50 us.
+constexpr unsigned long kTimerSlackNs = 1;
+
 // Test only: a known slowdown of one benchmark, to show that the regression
 // gate catches it (CMake -DSY_TEST_SLOWDOWN=P -DSY_TEST_SLOWDOWN_TARGET=NAME
 // -DSY_TEST_SLOWDOWN_KIND=work|time), active only while NAME (or NAME/...)

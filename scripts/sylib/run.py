@@ -283,6 +283,8 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
         elif outcome.status == "failed" and fails:
             reason = f"{len(fails)} benchmark(s) failed their checks"
         data.setdefault("context", {})
+        if "timer_slack_ns" in data["context"]:      # what the bench process set
+            fp.setdefault("timer_slack_ns", data["context"]["timer_slack_ns"])
         data["context"]["fingerprint"] = fp
         data["context"]["switchyard"] = {
             "bench": bench, "status": status, "reason": reason, "tier": cfg.tier,

@@ -94,3 +94,40 @@ def test_echo_server_holds_ten_thousand_connections(model, no_leftovers):
             c.close()
         stop(p)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_killed_echo_bench_leaves_no_server_or_load_generator(no_leftovers):
+    """The watchdog SIGKILLs a bench that hangs: its echo server and load
+    generator must die with it (PR_SET_PDEATHSIG), not keep a port and a CPU."""
+    import os
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from conftest import _stat, descendants
+    exe = TEST_BUILD / "benches" / "bench_echo"
+    if not exe.exists():
+        pytest.skip(f"{exe} not built: run `scripts/switchyard test`")
+    bench = subprocess.Popen([str(exe), "--sy_smoke", "--sy_repetitions=1",
+                              "--benchmark_filter=^echo/coroutine/conns:1/size:64/mode:closed"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    no_leftovers.append(bench.pid)
+    def ours(pid):
+        try:
+            cmd = (Path(f"/proc/{pid}/cmdline").read_bytes()).decode(errors="replace")
+        except OSError:
+            return False
+        return "switchyard-echo" in cmd or "switchyard-load" in cmd
+
+    kids, deadline = set(), time.monotonic() + 30
+    while len(kids) < 2 and time.monotonic() < deadline and bench.poll() is None:
+        kids = {p for p in descendants(bench.pid) if ours(p)}   # the server, the load
+        time.sleep(0.01)
+    assert len(kids) >= 2, f"bench_echo did not start its server and load generator: {kids}"
+    os.kill(bench.pid, signal.SIGKILL)                # only the bench, not its group
+    bench.wait()
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while time.monotonic() < deadline and any(_stat(p) for p in kids):
+        time.sleep(0.05)
+    assert not [p for p in kids if _stat(p)], "children of the killed bench survived"
