@@ -76,11 +76,11 @@ std::uint64_t expected_checksum(std::uint64_t steps) {
     return sum;
 }
 
-void finish(benchmark::State& state, std::uint64_t steps, std::uint64_t checksum,
+void finish(benchmark::State& state, std::uint64_t steps, const sy::bench::iteration_check& check,
             const sy::bench::thread_peak& threads) {
-    if (!sy::bench::expect_eq(state, "checksum", checksum, expected_checksum(steps))) return;
+    if (!check.expect(state, "checksum", expected_checksum(steps))) return;
     sy::bench::counter(state, "steps", double(kTasks * steps));
-    sy::bench::counter(state, "checksum", double(checksum));
+    sy::bench::counter(state, "checksum", double(check.value()));
     threads.publish(state);
     state.SetItemsProcessed(std::int64_t(state.iterations()) * std::int64_t(kTasks * steps));
 }
@@ -100,7 +100,7 @@ sy::task<std::uint64_t> chain(R& rt, chain_state x, std::uint64_t steps, std::ui
 
 template <class R>
 sy::task<void> compute_main(R& rt, benchmark::State& state, std::uint64_t steps,
-                            std::uint64_t every, std::uint64_t& checksum,
+                            std::uint64_t every, sy::bench::iteration_check& check,
                             sy::bench::thread_peak& threads) {
     std::vector<typename R::template join_handle<std::uint64_t>> hs;
     hs.reserve(kTasks);
@@ -112,7 +112,7 @@ sy::task<void> compute_main(R& rt, benchmark::State& state, std::uint64_t steps,
         for (auto& h : hs) sum += co_await h.join();
         hs.clear();
         benchmark::DoNotOptimize(sum);
-        checksum = sum;
+        check.record(sum);
         if (const auto extra = sy::bench::test_slowdown_units(kTasks * steps))  // test only
             benchmark::DoNotOptimize(value(run_steps(seed(kTasks), extra)));
     }
@@ -125,9 +125,9 @@ void compute_task(benchmark::State& state, std::uint64_t every) {
         sy::bench::thread_peak threads;  // before the runner: its threads count
         auto rt = sy::bench::make_runner<R>(cfg);
         const std::uint64_t steps = steps_per_task();
-        std::uint64_t checksum = 0;
-        rt->run(compute_main(*rt, state, steps, every, checksum, threads));
-        if (sy::bench::placement_ok(state, *rt)) finish(state, steps, checksum, threads);
+        sy::bench::iteration_check check;
+        rt->run(compute_main(*rt, state, steps, every, check, threads));
+        if (sy::bench::placement_ok(state, *rt)) finish(state, steps, check, threads);
     });
 }
 
@@ -156,7 +156,7 @@ void compute_callback(benchmark::State& state, std::uint64_t every) {
         sy::bench::thread_peak threads;  // before the runner: its threads count
         R rt;
         const std::uint64_t steps = steps_per_task();
-        std::uint64_t checksum = 0;
+        sy::bench::iteration_check check;
         for (auto _ : state) {
             [[maybe_unused]] sy::bench::test_slowdown_scope slow;  // test only
             std::uint64_t sum = 0;
@@ -167,11 +167,11 @@ void compute_callback(benchmark::State& state, std::uint64_t every) {
             rt.post([&threads] { threads.sample_once(); });
             rt.run();
             benchmark::DoNotOptimize(sum);
-            checksum = sum;
+            check.record(sum);
             if (const auto extra = sy::bench::test_slowdown_units(kTasks * steps))
                 benchmark::DoNotOptimize(value(run_steps(seed(kTasks), extra)));  // test only
         }
-        finish(state, steps, checksum, threads);
+        finish(state, steps, check, threads);
     });
 }
 

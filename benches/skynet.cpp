@@ -79,11 +79,11 @@ sy::task<std::uint64_t> sequential_node(R& rt, std::uint64_t num, std::uint64_t 
     co_return sum;
 }
 
-void finish(benchmark::State& state, std::uint64_t leaves, std::uint64_t sum) {
-    if (!sy::bench::expect_eq(state, "checksum", sum, expected_sum(leaves))) return;
+void finish(benchmark::State& state, std::uint64_t leaves, const sy::bench::iteration_check& check) {
+    if (!check.expect(state, "checksum", expected_sum(leaves))) return;
     const std::uint64_t tasks = tasks_for(leaves);
     sy::bench::counter(state, "tasks", double(tasks));
-    sy::bench::counter(state, "checksum", double(sum));
+    sy::bench::counter(state, "checksum", double(check.value()));
     state.SetItemsProcessed(std::int64_t(state.iterations()) * std::int64_t(tasks));
 }
 
@@ -96,12 +96,12 @@ sy::task<void> sample_threads(sy::bench::thread_peak& threads) {
 
 template <class R>
 sy::task<void> skynet_main(R& rt, benchmark::State& state, std::uint64_t leaves, shape s,
-                           std::uint64_t& sum, sy::bench::thread_peak& threads) {
+                           sy::bench::iteration_check& check, sy::bench::thread_peak& threads) {
     for (auto _ : state) {
         auto root = s == shape::canonical ? rt.spawn(node(rt, 0, leaves))
                                           : rt.spawn(sequential_node(rt, 0, leaves));
         rt.spawn(sample_threads<R>(threads));  // runs among the tree's tasks
-        sum = co_await root.join();
+        check.record(co_await root.join());
     }
 }
 
@@ -111,9 +111,9 @@ void skynet_task(benchmark::State& state, std::uint64_t leaves, shape s,
     sy::bench::guarded(state, [&] {
         sy::bench::thread_peak threads;  // before the runner: its threads count
         auto rt = sy::bench::make_runner<R>(cfg);
-        std::uint64_t sum = 0;
-        rt->run(skynet_main(*rt, state, leaves, s, sum, threads));
-        finish(state, leaves, sum);
+        sy::bench::iteration_check check;
+        rt->run(skynet_main(*rt, state, leaves, s, check, threads));
+        finish(state, leaves, check);
         threads.publish(state);
         if constexpr (requires { rt->stacks(); }) {
             sy::bench::counter(state, "stack_kib", double(rt->stacks().stack_size() >> 10));
@@ -164,15 +164,15 @@ void skynet_callback(benchmark::State& state, std::uint64_t leaves) {
     sy::bench::guarded(state, [&] {
         sy::bench::thread_peak threads;  // before the runner: its threads count
         R rt;
-        std::uint64_t sum = 0;
+        sy::bench::iteration_check check;
         for (auto _ : state) {
             callback_skynet<R> sk{rt};
             sk.spawn(nullptr, 0, leaves);
             rt.post([&threads] { threads.sample_once(); });
             rt.run();
-            sum = sk.result;
+            check.record(sk.result);
         }
-        finish(state, leaves, sum);
+        finish(state, leaves, check);
         threads.publish(state);
     });
 }

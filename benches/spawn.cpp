@@ -28,18 +28,18 @@ constexpr std::uint64_t kThreadQuickMax = 1'000;
 
 constexpr std::uint64_t expected_sum(std::uint64_t n) { return n * (n - 1) / 2; }
 
-void finish(benchmark::State& state, std::uint64_t n, std::uint64_t sum) {
-    if (!sy::bench::expect_eq(state, "checksum", sum, expected_sum(n))) return;
+void finish(benchmark::State& state, std::uint64_t n, const sy::bench::iteration_check& check) {
+    if (!check.expect(state, "checksum", expected_sum(n))) return;
     sy::bench::counter(state, "tasks", double(n));
-    sy::bench::counter(state, "checksum", double(sum));
+    sy::bench::counter(state, "checksum", double(check.value()));
     state.SetItemsProcessed(std::int64_t(state.iterations()) * std::int64_t(n));
 }
 
 sy::task<std::uint64_t> leaf(std::uint64_t i) { co_return i; }
 
 template <class R>
-sy::task<void> spawn_main(R& rt, benchmark::State& state, std::uint64_t n, std::uint64_t& sum,
-                          sy::bench::thread_peak& threads) {
+sy::task<void> spawn_main(R& rt, benchmark::State& state, std::uint64_t n,
+                          sy::bench::iteration_check& check, sy::bench::thread_peak& threads) {
     std::vector<typename R::template join_handle<std::uint64_t>> handles;
     handles.reserve(n);
     for (auto _ : state) {
@@ -48,7 +48,7 @@ sy::task<void> spawn_main(R& rt, benchmark::State& state, std::uint64_t n, std::
         std::uint64_t s = 0;
         for (auto& h : handles) s += co_await h.join();
         handles.clear();
-        sum = s;
+        check.record(s);
     }
 }
 
@@ -57,9 +57,9 @@ void spawn_task(benchmark::State& state, std::uint64_t n) {
     sy::bench::guarded(state, [&] {
         sy::bench::thread_peak threads;  // before the runner: its threads count
         auto rt = sy::bench::make_runner<R>({});
-        std::uint64_t sum = 0;
-        rt->run(spawn_main(*rt, state, n, sum, threads));
-        finish(state, n, sum);
+        sy::bench::iteration_check check;
+        rt->run(spawn_main(*rt, state, n, check, threads));
+        finish(state, n, check);
         threads.publish(state);
     });
 }
@@ -69,15 +69,15 @@ void spawn_callback(benchmark::State& state, std::uint64_t n) {
     sy::bench::guarded(state, [&] {
         sy::bench::thread_peak threads;  // before the runner: its threads count
         R rt;
-        std::uint64_t sum = 0;
+        sy::bench::iteration_check check;
         for (auto _ : state) {
             std::uint64_t s = 0;
             for (std::uint64_t i = 0; i < n; ++i) rt.post([&s, i] { s += i; });
             rt.run();  // returns when every posted task has run
             threads.sample_once();
-            sum = s;
+            check.record(s);
         }
-        finish(state, n, sum);
+        finish(state, n, check);
         threads.publish(state);
     });
 }

@@ -51,12 +51,11 @@ constexpr std::uint64_t expected_checksum(std::uint64_t switches) {
     return switches * (switches + 1) / 2;
 }
 
-// Checks and publishes the work of the last iteration.
-void finish(benchmark::State& state, std::uint64_t switches, std::uint64_t checksum) {
-    if (!sy::bench::expect_eq(state, "checksum", checksum, expected_checksum(switches)))
-        return;
+// Checks the work of every iteration and publishes it.
+void finish(benchmark::State& state, std::uint64_t switches, const sy::bench::iteration_check& check) {
+    if (!check.expect(state, "checksum", expected_checksum(switches))) return;
     sy::bench::counter(state, "switches", double(switches));
-    sy::bench::counter(state, "checksum", double(checksum));
+    sy::bench::counter(state, "checksum", double(check.value()));
     state.SetItemsProcessed(std::int64_t(state.iterations()) * std::int64_t(switches));
 }
 
@@ -82,14 +81,15 @@ void finish(benchmark::State& state, std::uint64_t switches, std::uint64_t check
 void bare_call(benchmark::State& state) {
     const std::uint64_t switches = 2 * round_trips();
     const std::uint64_t extra = sy::bench::test_slowdown_units(switches);  // test only
-    std::uint64_t sum = 0;
+    sy::bench::iteration_check check;
     for (auto _ : state) {
         [[maybe_unused]] sy::bench::test_slowdown_scope slow;  // test only
-        sum = hop_batch(switches);
+        std::uint64_t sum = hop_batch(switches);
         benchmark::DoNotOptimize(sum);
+        check.record(sum);
         if (extra) benchmark::DoNotOptimize(hop_batch(extra));
     }
-    finish(state, switches, sum);
+    finish(state, switches, check);
 }
 
 // ---- switch/bare_coroutine -----------------------------------------------------
@@ -146,12 +146,14 @@ void bare_coroutine(benchmark::State& state) {
     auto b = side_b(p);
     p.a = a.h;
     p.b = b.h;
+    sy::bench::iteration_check check;
     for (auto _ : state) {
         p.token = p.sum = 0;
         a.h.resume();
         benchmark::DoNotOptimize(p.sum);
+        check.record(p.sum);
     }
-    finish(state, 2 * p.hops, p.sum);
+    finish(state, 2 * p.hops, check);
     a.h.destroy();
     b.h.destroy();
 }
@@ -170,6 +172,7 @@ void bare_fcontext(benchmark::State& state) {
         }
         return std::move(back);
     }};
+    sy::bench::iteration_check check;
     for (auto _ : state) {
         token = sum = 0;
         for (std::uint64_t i = 0; i < hops; ++i) {
@@ -177,8 +180,9 @@ void bare_fcontext(benchmark::State& state) {
             f = std::move(f).resume();
         }
         benchmark::DoNotOptimize(sum);
+        check.record(sum);
     }
-    finish(state, 2 * hops, sum);
+    finish(state, 2 * hops, check);
 }
 #endif
 
@@ -220,6 +224,7 @@ void futex_pingpong(benchmark::State& state, sy::placement where) {
             set_turn(turn, kTurnMain);
         }
     });
+    sy::bench::iteration_check check;
     for (auto _ : state) {
         token = sum = 0;
         for (std::uint64_t i = 0; i < hops; ++i) {
@@ -228,11 +233,12 @@ void futex_pingpong(benchmark::State& state, sy::placement where) {
             wait_while(turn, kTurnPeer);
         }
         benchmark::DoNotOptimize(sum);
+        check.record(sum);
     }
     set_turn(turn, kStop);
     peer.join();
     if (!peer_error.empty()) return sy::bench::skip(state, peer_error);
-    finish(state, 2 * hops, sum);
+    finish(state, 2 * hops, check);
 }
 
 // ---- switch/<model>: task models ----------------------------------------------------
@@ -263,7 +269,7 @@ sy::task<void> pong(typename R::template channel<std::uint64_t>& in,
 
 template <class R>
 sy::task<void> switch_main(R& rt, benchmark::State& state, std::uint64_t hops,
-                           std::uint64_t& checksum, sy::bench::thread_peak& threads) {
+                           sy::bench::iteration_check& check, sy::bench::thread_peak& threads) {
     for (auto _ : state) {
         typename R::template channel<std::uint64_t> ab(rt), ba(rt);
         std::uint64_t a_sum = 0, b_sum = 0;
@@ -272,7 +278,7 @@ sy::task<void> switch_main(R& rt, benchmark::State& state, std::uint64_t hops,
         threads.sample_once();  // both sides alive (thread model: started)
         co_await a.join();
         co_await b.join();
-        checksum = a_sum + b_sum;
+        check.record(a_sum + b_sum);
     }
 }
 
@@ -282,9 +288,9 @@ void switch_task(benchmark::State& state, sy::bench::runner_config cfg) {
         sy::bench::thread_peak threads;  // before the runner: its threads count
         auto rt = sy::bench::make_runner<R>(cfg);
         const std::uint64_t hops = round_trips();
-        std::uint64_t checksum = 0;
-        rt->run(switch_main(*rt, state, hops, checksum, threads));
-        if (sy::bench::placement_ok(state, *rt)) finish(state, 2 * hops, checksum);
+        sy::bench::iteration_check check;
+        rt->run(switch_main(*rt, state, hops, check, threads));
+        if (sy::bench::placement_ok(state, *rt)) finish(state, 2 * hops, check);
         threads.publish(state);
     });
 }
@@ -318,16 +324,16 @@ void switch_callback(benchmark::State& state) {
         sy::bench::thread_peak threads;  // before the runner: its threads count
         R rt;
         const std::uint64_t hops = round_trips();
-        std::uint64_t checksum = 0;
+        sy::bench::iteration_check check;
         for (auto _ : state) {
             callback_pingpong<R> pp(rt, hops);
             pp.pong();
             pp.ping(0);
             rt.post([&threads] { threads.sample_once(); });
             rt.run();
-            checksum = pp.sum;
+            check.record(pp.sum);
         }
-        finish(state, 2 * hops, checksum);
+        finish(state, 2 * hops, check);
         threads.publish(state);
     });
 }

@@ -168,6 +168,28 @@ void skip(benchmark::State& state, const std::string& reason) {
     state.SkipWithError(("skipped: " + reason).c_str());
 }
 
+iteration_check::iteration_check() {
+    if (const char* k = std::getenv("SY_TEST_BAD_ITERATION")) corrupt_at_ = std::strtoull(k, nullptr, 10);
+}
+
+bool iteration_check::expect(benchmark::State& state, const char* what, std::uint64_t want) const {
+    if (iterations_ == 0) {
+        state.SkipWithError((std::string(what) + ": no iteration recorded").c_str());
+        return false;
+    }
+    if (first_ != want || differs_) {
+        const bool first_wrong = first_ != want;
+        const std::uint64_t at = first_wrong ? 0 : bad_iteration_;
+        const std::uint64_t got = first_wrong ? first_ : bad_value_;
+        std::string msg = std::string(what) + " mismatch in iteration " + std::to_string(at + 1) +
+                          " of " + std::to_string(iterations_) + ": got " + std::to_string(got) +
+                          ", expected " + std::to_string(want);
+        state.SkipWithError(msg.c_str());
+        return false;
+    }
+    return true;
+}
+
 bool expect_eq(benchmark::State& state, const char* what, std::uint64_t got,
                std::uint64_t want) {
     if (got == want) return true;

@@ -74,6 +74,37 @@ void skip(benchmark::State& state, const std::string& reason);
 bool expect_eq(benchmark::State& state, const char* what, std::uint64_t got,
                std::uint64_t want);
 
+// The checksum of every iteration, not only the last: record() each
+// iteration's value (cheap: a compare), expect() after timing checks that all
+// were equal to the expected value and reports the first iteration that was
+// not. Test only: SY_TEST_BAD_ITERATION=k in the environment flips one bit of
+// iteration k's value, to prove a wrong middle iteration fails the benchmark.
+class iteration_check {
+public:
+    iteration_check();
+    void record(std::uint64_t value) {
+        if (iterations_ == corrupt_at_) value ^= 1;  // test only
+        if (iterations_ == 0) {
+            first_ = value;
+        } else if (value != first_ && !differs_) {
+            differs_ = true;
+            bad_iteration_ = iterations_;
+            bad_value_ = value;
+        }
+        ++iterations_;
+    }
+    // True when every recorded value equals `want`; else SkipWithError with
+    // the first wrong iteration.
+    bool expect(benchmark::State& state, const char* what, std::uint64_t want) const;
+    std::uint64_t value() const { return first_; }
+    std::uint64_t iterations() const { return iterations_; }
+
+private:
+    std::uint64_t first_ = 0, iterations_ = 0, bad_iteration_ = 0, bad_value_ = 0;
+    std::uint64_t corrupt_at_ = ~std::uint64_t(0);
+    bool differs_ = false;
+};
+
 // Timer slack of every bench process (and of the servers they start): 1 ns,
 // so a timed wake-up is not deferred by the kernel's default 50 us.
 constexpr unsigned long kTimerSlackNs = 1;
