@@ -152,16 +152,23 @@ def execute(base_cfg: gatemod.GateConfig, *, percents=DEFAULT_PERCENTS,
             spent = time.monotonic() - started
             eta = spent / done * (total - done)
             verdict = res["target_verdict"] or "-"
+            write_results(out, variants, mode, base_cfg.tier, target, machine, started)
             print(f"[{done}/{total}] {v.name:>5}: target {verdict}"
                   f"{'' if not res['false_flags'] else ', also flagged: ' + ', '.join(res['false_flags'][:3])}"
                   f"  {res['seconds'] or 0:.0f} s  (ETA {gatemod.runmod.fmt_duration(eta)})",
                   file=log, flush=True)
+    stdout.write(write_results(out, variants, mode, base_cfg.tier, target, machine, started))
+    return 0
+
+
+def write_results(out: Path, variants, mode, tier, target, machine, started) -> str:
+    """selftest.json and selftest.md as they stand (after every gate run, so
+    an interrupted self-test keeps what it measured); returns the Markdown."""
     rows = summarize(variants, mode)
-    meta = {"mode": mode, "tier": base_cfg.tier, "target": target, "machine": machine,
+    meta = {"mode": mode, "tier": tier, "target": target, "machine": machine,
             "seconds": round(time.monotonic() - started, 1)}
     atomic_write_json(out / "selftest.json", {"meta": meta, "rows": rows,
                                               "runs": {v.name: v.results for v in variants}})
     md = format_md(rows, meta)
     atomic_write_text(out / "selftest.md", md)
-    stdout.write(md)
-    return 0
+    return md

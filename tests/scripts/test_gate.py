@@ -281,3 +281,32 @@ def test_markdown_shows_problems_and_folds_the_rest():
     assert "`b/same`" not in table and "`b/same`" in folded
     assert "+10.0% [+5.0, +15.0]" in table
     assert "](" not in md                                 # no links
+
+
+# ---- the self-test's bookkeeping ----------------------------------------------------
+
+def test_self_test_counts_hits_and_false_alarms(tmp_path):
+    from sylib import selftest
+
+    def report(verdicts):
+        return {"rows": [{"name": n, "verdict": v, "change": 0.2, "ci": [0.1, 0.3]}
+                         for n, v in verdicts.items()], "gate": {"seconds": 120}}
+    target = "switch/bare_call"
+    aa = selftest.Variant("A/A", None, 2)
+    aa.results = [selftest.judge(report({target: "no change", "x/y": "inconclusive"}), target,
+                                 None),
+                  selftest.judge(report({target: "no change", "x/y": "improvement"}), target,
+                                 None)]
+    slow = selftest.Variant("+25%", 25, 2)
+    slow.results = [selftest.judge(report({target: "regression", "x/y": "no change"}), target,
+                                   25),
+                    selftest.judge(report({target: "inconclusive", "x/y": "regression"}),
+                                   target, 25)]
+    rows = {r["variant"]: r for r in selftest.summarize([aa, slow], "timing")}
+    assert rows["A/A"]["hits"] == 1 and rows["A/A"]["rate"] == 0.5     # one flagged x/y
+    assert rows["+25%"]["hits"] == 1 and rows["+25%"]["other_flags"] == 1
+    assert rows["+25%"]["median_minutes"] == 2.0
+    md = selftest.format_md(list(rows.values()), {"mode": "timing", "tier": "quick",
+                                                  "target": target, "machine": "m-1"})
+    assert "| A/A | 2 | 1 (A/A runs that flag anything) | 50% | <= 5% |" in md
+    assert "| +25% | 2 | 1 (runs that flag the 25% slowdown) | 50% | >= 90% | 1 | 2.0 |" in md
