@@ -1,5 +1,6 @@
-// The seven concurrency models by name, and which ones this build has.
-// Names are fixed: they appear in benchmark names, charts and claims.
+// The concurrency models by name, and which ones this build has, generated
+// from the one list in runners/model_list.hpp. Names are fixed: they appear
+// in benchmark names, charts and claims.
 #pragma once
 
 #include <array>
@@ -7,20 +8,24 @@
 #include <string_view>
 #include <vector>
 
+#include "runners/model_list.hpp"
+
 namespace sy {
 
-inline constexpr std::array<std::string_view, 7> all_models = {
-    "thread", "pool", "fiber", "coroutine", "coroutine_uring", "uring", "libuv"};
+#define SY_MODEL_NAME(name, shape, loop, needs) #name,
+inline constexpr std::array all_models = {SY_MODELS(SY_MODEL_NAME)};
+#undef SY_MODEL_NAME
+static_assert(std::size(all_models) > 0);
 
 inline bool is_known_model(std::string_view m) {
-    for (auto k : all_models)
+    for (std::string_view k : all_models)
         if (k == m) return true;
     return false;
 }
 
 inline std::string known_models_text() {
     std::string s;
-    for (auto k : all_models) {
+    for (std::string_view k : all_models) {
         if (!s.empty()) s += ", ";
         s += k;
     }
@@ -29,18 +34,11 @@ inline std::string known_models_text() {
 
 // Models compiled into this build (optional back ends may be missing).
 inline std::vector<std::string_view> enabled_models() {
-    std::vector<std::string_view> v = {"thread", "pool"};
-#if SY_HAVE_BOOST_CONTEXT
-    v.push_back("fiber");
-#endif
-    v.push_back("coroutine");
-#if SY_HAVE_URING
-    v.push_back("coroutine_uring");
-    v.push_back("uring");
-#endif
-#if SY_HAVE_UV
-    v.push_back("libuv");
-#endif
+    std::vector<std::string_view> v;
+#define SY_MODEL_ENABLED(name, shape, loop, needs) \
+    if (SY_NEEDS_##needs) v.push_back(#name);
+    SY_MODELS(SY_MODEL_ENABLED)
+#undef SY_MODEL_ENABLED
     return v;
 }
 

@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sylib import deps  # noqa: E402
-from sylib.results import InputError  # noqa: E402
+from sylib.results import MODELS, InputError  # noqa: E402
 
 
 class Parser(argparse.ArgumentParser):
@@ -54,8 +54,7 @@ def make_parser() -> Parser:
     r.add_argument("--filter", metavar="REGEX",
                    help="only benchmarks whose name matches (e.g. 'switch|spawn')")
     r.add_argument("--models", metavar="LIST",
-                   help="comma-separated models (thread,pool,fiber,coroutine,"
-                        "coroutine_uring,uring,libuv); baselines always run")
+                   help=f"comma-separated models ({','.join(MODELS)}); baselines always run")
     r.add_argument("--repetitions", type=positive_int, metavar="N",
                    help="repetitions per benchmark (default 5, quick 3)")
     r.add_argument("--timeout", type=positive_float, metavar="SECONDS",

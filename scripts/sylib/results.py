@@ -20,9 +20,25 @@ class InputError(Exception):
     """Bad input (missing/empty/malformed file, not Google Benchmark JSON)."""
 
 
-# The concurrency models, in display order (the bottom of the package: every
-# module that needs the list imports it from here).
-MODELS = ("thread", "pool", "fiber", "coroutine", "coroutine_uring", "uring", "libuv")
+# The concurrency models, in display order, read from the one list the C++
+# side is generated from (runners/model_list.hpp); this is the bottom of the
+# package: every module that needs the list imports it from here.
+MODEL_LIST = Path(__file__).resolve().parents[2] / "runners" / "model_list.hpp"
+_MODEL_ROW = re.compile(r"^\s*X\((\w+),\s*(task|callback),\s*([01]),\s*(\w+)\)", re.MULTILINE)
+
+
+def read_model_list(text: str) -> list[dict]:
+    """The rows of SY_MODELS(X): [{name, shape, loop, needs}]."""
+    rows = [{"name": m[0], "shape": m[1], "loop": m[2] == "1", "needs": m[3]}
+            for m in _MODEL_ROW.findall(text)]
+    if not rows:
+        raise InputError("runners/model_list.hpp: no X(name, shape, loop, needs) rows")
+    return rows
+
+
+MODEL_ROWS = read_model_list(MODEL_LIST.read_text())
+MODELS = tuple(r["name"] for r in MODEL_ROWS)
+LOOP_MODELS = tuple(r["name"] for r in MODEL_ROWS if r["loop"])
 
 
 # Suffixes Google Benchmark appends to a registered name, in the order it

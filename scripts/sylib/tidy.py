@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from .results import (MODELS, InputError, base_name, is_failure, is_skip, load_gb_json,
+from .results import (LOOP_MODELS, MODELS, InputError, base_name, is_failure, is_skip, load_gb_json,
                       result_files, split_name)
 
 BASELINES = ("bare_call", "bare_coroutine", "bare_fcontext", "futex", "epoll")
@@ -40,12 +40,11 @@ BOOTSTRAP_SEED = 20240601
 GB_KEYS = {"name", "family_index", "per_family_instance_index", "run_name", "run_type",
            "repetitions", "repetition_index", "threads", "iterations", "real_time",
            "cpu_time", "time_unit", "aggregate_name", "aggregate_unit", "error_occurred",
-           "error_message", "label", "big_o", "rms", "complexity_n"}
+           "error_message", "label", "big_o", "rms", "complexity_n",
+           "process", "cpu", "stage"}          # which process / CPU / gate stage made a row
 NS_PER_UNIT = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 NS_PER_S = 1e9
 MULTICORE_REFERENCE = "multicore/coroutine/loops:1"
-# Models that run every task on one event loop (claim 3 counts their threads).
-LOOP_MODELS = ("fiber", "coroutine", "coroutine_uring", "uring", "libuv")
 MULTI_THREAD_PARAMS = ("loops", "workers", "threads")   # params asking for more threads
 OFFLOAD_MODE = "offload"                                # blocking/<m>/mode:offload: a pool
 
