@@ -1,6 +1,7 @@
 // Model `thread`: one OS thread (std::thread) per task; every operation is a
-// blocking call. Sleeps are nanosleep, I/O blocks in poll(2) then makes the
-// syscall, hand-offs are a mutex + condition variable, offload runs on a
+// blocking call. Sleeps are nanosleep, I/O is a plain blocking read/write/
+// accept (detail::run_blocking: a non-blocking fd is made blocking once), the
+// hand-offs are a mutex + condition variable, offload runs on a
 // worker pool while the caller's thread waits. A switch is the kernel
 // putting one thread to sleep and waking another (futex wait/wake).
 //
@@ -57,7 +58,7 @@ public:
     }
     [[nodiscard]] auto accept(int fd) {
         return detail::sync_await([=] {
-            detail::accept_op op(fd);
+            detail::accept_op op(fd, /*blocking_fd=*/true);
             return detail::run_blocking(op, op.dir);
         });
     }

@@ -1,11 +1,12 @@
 // Non-blocking fd operations as retryable ops: `attempt` makes the syscall
 // and returns bytes / a new fd / 0, or -errno, with -EAGAIN meaning "not
 // ready, wait for readiness and attempt again". Readiness models (epoll loop,
-// fiber, libuv) attempt first and wait only on -EAGAIN; thread and pool wait
-// in poll(2) (run_blocking), which blocks the OS thread like a blocking call.
+// fiber, libuv) attempt first and wait only on -EAGAIN; thread and pool make
+// plain blocking calls (run_blocking), as a thread-per-connection program does.
 // Results follow io_uring's convention: >= 0 success, -errno failure.
 #pragma once
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -82,14 +83,19 @@ struct write_op : io_op {
     }
 };
 
+// accept4(2); the new socket is non-blocking for the readiness models and
+// blocking for thread and pool (`blocking_fd`).
 struct accept_op : io_op {
-    explicit accept_op(int f) {
+    int flags;
+    explicit accept_op(int f, bool blocking_fd = false)
+        : flags(blocking_fd ? SOCK_CLOEXEC : SOCK_NONBLOCK | SOCK_CLOEXEC) {
         fd = f;
         attempt = &run;
     }
     static constexpr io_dir dir = io_dir::in;
     static io_result run(io_op* o) {
-        int r = ::accept4(o->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        auto* op = static_cast<accept_op*>(o);
+        int r = ::accept4(op->fd, nullptr, nullptr, op->flags);
         return r >= 0 ? io_result(r) : errno_result();
     }
 };
@@ -122,14 +128,31 @@ struct connect_op : io_op {
     }
 };
 
-// Thread/pool: attempt, and on -EAGAIN block in poll(2) until ready.
+// Clears O_NONBLOCK; false if the fd's flags cannot be read or set.
+inline bool make_blocking(int fd) {
+    int fl = ::fcntl(fd, F_GETFL);
+    return fl >= 0 && ((fl & O_NONBLOCK) == 0 || ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0);
+}
+
+// Thread/pool: one plain blocking syscall, the way a thread-per-connection
+// program is written (read, then write: 2 syscalls per echoed message, not
+// read -> EAGAIN -> poll -> read -> write). An fd that arrives non-blocking
+// (the benches make them for the loop models) is switched to blocking the
+// first time it is not ready, once. A connect in progress, or an fd whose
+// flags cannot be changed, waits in poll(2) instead.
 inline io_result run_blocking(io_op& op, io_dir dir) {
-    for (;;) {
-        io_result r = op.attempt(&op);
+    io_result r = op.attempt(&op);
+    if (r != -EAGAIN) return r;
+    if (make_blocking(op.fd)) {
+        r = op.attempt(&op);
         if (r != -EAGAIN) return r;
+    }
+    for (;;) {
         pollfd p{op.fd, short(dir == io_dir::in ? POLLIN : POLLOUT), 0};
         if (::poll(&p, 1, -1) < 0 && errno != EINTR) return errno_result();
         if (p.revents & POLLNVAL) return -EBADF;
+        r = op.attempt(&op);
+        if (r != -EAGAIN) return r;
     }
 }
 
