@@ -1,7 +1,7 @@
 // echo: a TCP echo server per model under the same load generator.
 //
-// What: for each server (the seven models and the hand-written `epoll`
-// reference), bench_echo starts `switchyard-echo --model M` pinned to the
+// What: for each server (the seven models and the hand-written references:
+// `epoll` for the loops, `thread_ref` for threads), bench_echo starts `switchyard-echo --model M` pinned to the
 // first CPU and runs `switchyard-load` -- its own process, pinned to the
 // second CPU when there is one -- against it on 127.0.0.1:
 //   echo/<server>/conns:C/size:S/mode:closed          C connections, one
@@ -389,6 +389,7 @@ SY_WORKLOAD(echo) {
         servers.push_back({std::string(m), {echo_server, "--model", std::string(m)}, {}, ""});
     };
     ours("epoll");
+    ours("thread_ref");
     sy::bench::for_each_task_model([&]<class R>() { ours(R::name); });
     sy::bench::for_each_callback_model([&]<class R>() { ours(R::name); });
     for (auto& p : peer_specs()) servers.push_back(std::move(p));

@@ -19,7 +19,12 @@
 //   accept/recv; the path used is printed on stderr at start.
 //   epoll             the reference: a minimal hand-written edge-triggered
 //                     epoll loop, no runner, the floor everyone is compared to
+//   thread_ref        the textbook thread-per-connection server, no runner:
+//                     blocking accept, then one std::thread per connection
+//                     looping on blocking recv/send -- what `thread` is
+//                     compared to (the seam's cost for threads)
 // Connections get TCP_NODELAY. RLIMIT_NOFILE is raised to its hard limit.
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
@@ -30,6 +35,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <system_error>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -328,6 +335,46 @@ void run_epoll_reference(int lfd) {
     }
 }
 
+// ---- the thread-per-connection reference -----------------------------------------------
+void serve_blocking(int fd) {
+    std::vector<char> buf(kBufSize);
+    for (;;) {
+        ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+        if (n <= 0) break;  // EOF or error
+        ssize_t off = 0;
+        while (off < n) {
+            ssize_t w = ::send(fd, buf.data() + off, std::size_t(n - off), MSG_NOSIGNAL);
+            if (w < 0) break;
+            off += w;
+        }
+        if (off < n) break;
+    }
+    ::close(fd);
+}
+
+void run_thread_reference(int lfd) {
+    int fl = fcntl(lfd, F_GETFL);
+    if (fl < 0 || fcntl(lfd, F_SETFL, fl & ~O_NONBLOCK) != 0)
+        die(std::string("fcntl: ") + std::strerror(errno));
+    for (;;) {
+        int fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EMFILE || errno == ENFILE) {  // out of fds: let some close
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                continue;
+            }
+            die(std::string("accept: ") + std::strerror(errno));
+        }
+        nodelay(fd);
+        try {
+            std::thread(serve_blocking, fd).detach();
+        } catch (const std::system_error&) {  // out of threads: refuse this one
+            ::close(fd);
+        }
+    }
+}
+
 int listen_on(int port) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) die(std::string("socket: ") + std::strerror(errno));
@@ -380,7 +427,7 @@ int main(int argc, char** argv) {
         else if (a == "--cpu") cpu = number(value());
         else die("unknown option '" + a + "' (usage: switchyard-echo --model M [--port P] [--cpu N])");
     }
-    if (model.empty()) die("--model is required (" + sy::known_models_text() + ", epoll)");
+    if (model.empty()) die("--model is required (" + sy::known_models_text() + ", epoll, thread_ref)");
     if (cpu >= 0) {
         std::string err = sy::pin_this_thread(cpu);
         if (!err.empty()) die(err);
@@ -389,6 +436,7 @@ int main(int argc, char** argv) {
     int lfd = listen_on(port);
     try {
         if (model == "epoll") run_epoll_reference(lfd);
+        else if (model == "thread_ref") run_thread_reference(lfd);
         else if (model == "thread") run_task_model<sy::thread_runner>(lfd);
         else if (model == "pool") run_pool(lfd);
 #if SY_HAVE_BOOST_CONTEXT
@@ -402,7 +450,8 @@ int main(int argc, char** argv) {
 #if SY_HAVE_UV
         else if (model == "libuv") run_callback_model<sy::libuv_runner>(lfd);
 #endif
-        else die("unknown or disabled model '" + model + "' (" + sy::known_models_text() + ", epoll)");
+        else die("unknown or disabled model '" + model + "' (" + sy::known_models_text() +
+                 ", epoll, thread_ref)");
     } catch (const std::exception& e) {
         die(e.what(), 1);
     }

@@ -37,7 +37,7 @@ COLOURS = {
     "thread": "#0072B2", "pool": "#56B4E9", "fiber": "#009E73", "coroutine": "#D55E00",
     "coroutine_uring": "#E69F00", "uring": "#CC79A7", "libuv": "#000000",
     "bare_call": "#7F7F7F", "bare_coroutine": "#8C564B", "bare_fcontext": "#C49C94",
-    "futex": "#BCBD22", "epoll": "#17BECF",
+    "futex": "#BCBD22", "epoll": "#17BECF", "thread_ref": "#1F77B4",
     "py_asyncio": "#9467BD", "py_asyncio_proto": "#C5B0D5", "py_uvloop": "#8C6D31",
     "py_uvloop_proto": "#BD9E39", "py_gevent": "#E7969C", "py_threads": "#AD494A",
     "node": "#637939", "go_gomaxprocs1": "#7B4173", "go": "#A55194", "wrk": "#393B79",

@@ -26,7 +26,7 @@ import numpy as np
 from .results import (LOOP_MODELS, MODELS, InputError, base_name, is_failure, is_skip, load_gb_json,
                       result_files, split_name)
 
-BASELINES = ("bare_call", "bare_coroutine", "bare_fcontext", "futex", "epoll")
+BASELINES = ("bare_call", "bare_coroutine", "bare_fcontext", "futex", "epoll", "thread_ref")
 PEERS = ("py_asyncio", "py_asyncio_proto", "py_uvloop", "py_uvloop_proto", "py_gevent",
          "py_threads", "node", "go_gomaxprocs1", "go")
 MODEL_ORDER = MODELS + BASELINES + PEERS
