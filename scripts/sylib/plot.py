@@ -45,6 +45,7 @@ COLOURS = {
 MARKERS = {"thread": "o", "pool": "s", "fiber": "^", "coroutine": "D", "coroutine_uring": "v",
            "uring": "P", "libuv": "X"}
 OTHER_COLOUR = "#555555"
+SVG_HASHSALT = "switchyard"    # fixed: SVG ids and so the files are reproducible
 PEER_MARKER = "*"
 BASELINE_DASHES = (":", "--", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)), (0, (8, 2)))
 PERCENTILE_STYLES = {"p50": ":", "p99": "-", "p999": "--"}
@@ -269,6 +270,31 @@ def draw_hbars(ax, bars: list[Bar], unit: str, scale: str | None = None,
     return marks
 
 
+def draw_hdots(ax, bars: list[Bar], unit: str, extra_values=()) -> set:
+    """One dot per row (median) with its interval, first on top, on a log x
+    axis: unlike a bar, a dot's size does not depend on where the axis starts.
+    Marked rows get a hollow black square."""
+    ys = list(range(len(bars)))
+    values = [v for b in bars for v in (b.stat.median, b.stat.lo, b.stat.hi)] + list(extra_values)
+    marks = set()
+    for y, b in zip(ys, bars):
+        ax.errorbar([b.stat.median], [y], xerr=_err([b.stat]), color=colour(b.model),
+                    marker=marker(b.model), ms=7, ls="", capsize=3, elinewidth=0.9)
+        if b.marks:
+            marks.update(b.marks)
+            ax.plot([b.stat.median], [y], ls="", marker="s", ms=MARK_SIZE, mfc="none",
+                    mec="black", mew=1.2, zorder=5)
+        ax.text(b.stat.median, y - 0.32, fmt(b.stat.median, unit), ha="center",
+                fontsize="x-small")
+    ax.set_yticks(ys, [b.label for b in bars])
+    ax.set_ylim(len(bars) - 0.5, -0.7)
+    positive = [v for v in values if v is not None and math.isfinite(v) and v > 0] or [1.0]
+    ax.set_xscale("log")
+    ax.set_xlim(min(positive) / 2, max(positive) * 2)
+    ax.grid(axis="x", which="both", alpha=0.3)
+    return marks
+
+
 def draw_grouped_bars(ax, groups: list[str], series: list[tuple[str, str, list]],
                       log: bool | None = None) -> set:
     """Vertical bars: one cluster per group, one bar per series (label, model, stats)."""
@@ -314,8 +340,7 @@ def chart_switch(res: Results):
     if not models:
         title += "\n(baselines only: no model results in this run)"
     fig, (ax,) = new_figure(res, title, height=1.6 + BAR_H * len(bars))
-    marks = draw_hbars(ax, bars, "ns", "log",
-                       extra_values=[st.median for _, st in lines])
+    marks = draw_hdots(ax, bars, "ns", extra_values=[st.median for _, st in lines])
     handles = [ci_handle()]
     for i, (b, st) in enumerate(lines):
         ls = BASELINE_DASHES[i % len(BASELINE_DASHES)]
@@ -323,7 +348,7 @@ def chart_switch(res: Results):
         handles.append(Line2D([], [], color=colour(b.model), ls=ls, lw=1.5,
                               label=f"{b.label()}: {fmt(st.median, 'ns')}"))
     if marks:
-        handles.append(marks_handle(marks, bars=True))
+        handles.append(marks_handle(marks))
     ax.set_xlabel("ns per switch (log scale)")
     ax.set_ylabel("model" if models else "baseline")
     if lines:
@@ -848,7 +873,10 @@ def figures(res: Results):
     """Pure part: [(Chart, Figure | reason)] for every chart."""
     out = []
     for c in CHARTS:
-        fig = c.draw(res)
+        try:
+            fig = c.draw(res)
+        except Exception as e:  # noqa: BLE001 -- one broken chart must not lose the others
+            fig = f"drawing failed: {type(e).__name__}: {e}"
         if fig is None:
             fig = "nothing to draw" if c.workload == ANY_WORKLOAD else res.why_missing(c.workload)
         out.append((c, fig))
@@ -862,6 +890,8 @@ def render_all(res: Results, out_dir: Path) -> Rendered:
         charts.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"{charts}: cannot create ({e.strerror})") from None
+    import matplotlib
+    matplotlib.rcParams["svg.hashsalt"] = SVG_HASHSALT   # same input, same SVG bytes
     made, skipped, absent = [], [], []
     for c, fig in figures(res):
         png, svg = charts / f"{c.name}.png", charts / f"{c.name}.svg"

@@ -14,6 +14,7 @@ Pure functions build the tables and the text; `produce` writes the files and
 from __future__ import annotations
 
 import html
+import re
 import math
 import os
 import sys
@@ -224,11 +225,26 @@ figure svg { max-width: 100%; height: auto; }
 """
 
 
-def _svg_inline(path: Path) -> str:
-    """The <svg> element of a matplotlib SVG file, without XML prolog/doctype."""
+_SVG_ID = re.compile(r'\bid="([^"]+)"')
+
+
+def _svg_inline(path: Path, prefix: str) -> str:
+    """The <svg> element of a matplotlib SVG file, without XML prolog/doctype,
+    every id (and every reference to one) prefixed with `prefix`: charts
+    inlined in one page share glyph and clip-path ids otherwise, which is
+    invalid HTML and lets one chart draw another's glyphs."""
     text = path.read_text()
     start = text.find("<svg")
-    return text[start:] if start >= 0 else ""
+    if start < 0:
+        return ""
+    svg = text[start:]
+    ids = set(_SVG_ID.findall(svg))
+    if not ids:
+        return svg
+    svg = _SVG_ID.sub(lambda m: f'id="{prefix}{m.group(1)}"', svg)
+    ref = re.compile(r"(#)(" + "|".join(re.escape(i) for i in sorted(ids, key=len,
+                                                                       reverse=True)) + r")\b")
+    return ref.sub(lambda m: f"#{prefix}{m.group(2)}", svg)
 
 
 def _html_table(columns, rows, cls="") -> str:
@@ -255,7 +271,8 @@ def to_html(res: Results, rendered: plot.Rendered, tabs: list[Table]) -> str:
 
     def chart_parts(workload):
         made, skipped = _charts_for(rendered, workload)
-        return [f"<figure id=\"chart-{e(m.chart.name)}\">{_svg_inline(m.svg)}"
+        return [f"<figure id=\"chart-{e(m.chart.name)}\">"
+                f"{_svg_inline(m.svg, f'{m.chart.name}-')}"
                 f"<figcaption class=\"note\">{e(m.chart.what)}</figcaption></figure>"
                 for m in made] + \
             [f'<p class="note">Chart {e(c.name)} skipped: {e(why)}</p>' for c, why in skipped]

@@ -96,16 +96,18 @@ def test_every_chart_has_title_units_and_one_legend(good_figures, name):
                                       "IOPS", "wall time / T")), labels
 
 
-def test_switch_bars_are_models_and_baselines_are_reference_lines(good_figures):
+def test_switch_dots_are_models_and_baselines_are_reference_lines(good_figures):
     fig = good_figures[plot.CHARTS[0]]
     (ax,) = fig.axes
     assert ax.get_xscale() == "log"
-    bars = [t.get_text() for t in ax.get_yticklabels()]
-    assert bars == list(tidy.MODELS)
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    assert rows == list(tidy.MODELS)
+    assert not ax.patches                    # dots, not bars whose length is the axis' choice
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any(l.startswith("bare_call: 1.") for l in legend)
     assert any(l.startswith("futex pin:cross: 3.") for l in legend)
-    refs = [l for l in ax.get_lines() if len(set(l.get_xdata())) == 1]
+    refs = [l for l in ax.get_lines() if len(l.get_xdata()) == 2
+            and len(set(l.get_xdata())) == 1 and list(l.get_ydata()) == [0, 1]]   # axvline
     assert len(refs) == 6       # bare_call, bare_coroutine, bare_fcontext, futex x3
 
 
@@ -179,7 +181,28 @@ def test_chart_of_a_bench_that_stopped_producing_is_removed(tmp_path):
     assert not (out / "charts" / "compute.png").exists()
 
 
-def test_baselines_only_run_draws_baselines_as_bars(tmp_path):
+def test_a_chart_that_raises_is_reported_and_the_others_are_drawn(tmp_path, monkeypatch):
+    import dataclasses
+
+    def broken(res):
+        raise ValueError("bad data")
+    chart = dataclasses.replace(plot.CHARTS[0], draw=broken)
+    monkeypatch.setattr(plot, "CHARTS", [chart] + list(plot.CHARTS[1:]))
+    out = shutil.copytree(FIXTURES / "run_missing", tmp_path / "run")
+    rendered = plot.render_all(tidy.load(out), out)
+    assert (chart, "drawing failed: ValueError: bad data") in rendered.skipped
+    assert rendered.made                                  # the others are still there
+
+
+def test_svg_output_is_reproducible(tmp_path):
+    res = tidy.load(FIXTURES / "run_missing")
+    a = plot.render_all(res, tmp_path / "a")
+    b = plot.render_all(res, tmp_path / "b")
+    for ma, mb in zip(a.made, b.made):
+        assert ma.svg.read_bytes() == mb.svg.read_bytes(), ma.chart.name
+
+
+def test_baselines_only_run_draws_baselines_as_dots(tmp_path):
     g = make_runs.Gen(make_runs.np.random.default_rng(1))
     make_runs.wl_switch(g, models=())
     out = make_runs._write(tmp_path / "run", {"switch": g.entries}, {})

@@ -4,6 +4,7 @@ and a self-contained report.html; the `report` command and the run hook.
 """
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -152,6 +153,10 @@ def test_report_command_writes_both_reports(tmp_path):
     assert parser.external == []                       # self-contained: opens offline
     assert "<?xml" not in page and "<!DOCTYPE svg" not in page
     assert "switch: cost of one hand-off" in page
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), "duplicate ids across inlined charts"
+    for ref in re.findall(r'(?:href|url\()="?#([^")]+)', page):
+        assert ref in ids, f"reference to a missing id #{ref}"
 
 
 def test_report_bad_input_is_one_line_exit_2(tmp_path):
