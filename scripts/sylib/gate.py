@@ -191,7 +191,7 @@ def merge_stages(screen: list[dict], confirm: list[dict], unconfirmed: list[dict
     out = [dict(r, stage="screen", reason=screen_reason(r)) for r in screen
            if r["name"] not in done]
     out += [dict(r, stage="confirm") for r in confirm]
-    out += [dict(r, stage="screen", verdict="inconclusive",
+    out += [dict(r, stage="unconfirmed", verdict="inconclusive",
                  reason=f"screened as a suspect ({r['reason']}); not confirmed: the "
                         "confirming stage's time budget ran out (--budget)")
             for r in unconfirmed]

@@ -3,8 +3,10 @@ CI step summary or a pull-request comment, JSON for machines.
 
 The Markdown is written for a PR comment: one summary line, a table of only
 the rows that need a reader (failures, regressions, newly skipped,
-accepted, improvements, inconclusive), everything else folded in
-<details>, and no links (a path inside the run directory is dead outside it).
+accepted, improvements, and inconclusive rows the gate had reason to look at
+again), everything else folded in <details> -- including the gate's
+screened "no evidence of a change" rows, which on a noisy runner are most of
+the table -- and no links (a path inside the run directory is dead outside it).
 """
 from __future__ import annotations
 
@@ -110,17 +112,24 @@ def _md_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def needs_reader(row: dict) -> bool:
+    """Shown in the PR comment's table rather than folded."""
+    if row["verdict"] == "inconclusive" and row.get("stage") == "screen":
+        return False                  # screened: no evidence of a change
+    return row["verdict"] in ATTENTION
+
+
 def format_markdown(report: dict) -> str:
     lines = [f"### switchyard: {summary_line(report)}", "", _md(_header(report)), ""]
-    shown = [r for r in report["rows"] if r["verdict"] in ATTENTION]
-    folded = [r for r in report["rows"] if r["verdict"] not in ATTENTION]
+    shown = [r for r in report["rows"] if needs_reader(r)]
+    folded = [r for r in report["rows"] if not needs_reader(r)]
     if shown:
         lines += _md_table(shown)
     else:
         lines.append("Nothing needs attention.")
     if folded:
-        lines += ["", f"<details><summary>{len(folded)} more rows (no change, skipped, "
-                      "ignored, excluded, ...)</summary>", ""]
+        lines += ["", f"<details><summary>{len(folded)} more rows (no change, no evidence "
+                      "of a change, skipped, ignored, excluded, ...)</summary>", ""]
         lines += _md_table(folded)
         lines += ["", "</details>"]
     gate = report.get("gate")

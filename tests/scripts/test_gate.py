@@ -265,9 +265,10 @@ def test_markdown_shows_problems_and_folds_the_rest():
         return {"name": name, "verdict": verdict, "reason": "r", "base": {"median": 1.0},
                 "cand": {"median": 1.1}, "change": 0.1, "ci": [0.05, 0.15], "unit": "ns",
                 "notes": []}
+    quiet = dict(row("d/noisy", "inconclusive"), stage="screen")   # no evidence: folded
     report = {"rows": [row("a/regressed", "regression"), row("b/same", "no change"),
-                       row("c/odd", "inconclusive")],
-              "summary": {"regression": 1, "inconclusive": 1, "no change": 1},
+                       row("c/odd", "inconclusive"), quiet],
+              "summary": {"regression": 1, "inconclusive": 2, "no change": 1},
               "exit_status": 1, "notes": [],
               "base": {"label": "base", "sources": ["/tmp/x/base/s.json"], "commits": []},
               "cand": {"label": "cand", "sources": ["/tmp/x/cand/s.json"], "commits": []},
@@ -275,10 +276,11 @@ def test_markdown_shows_problems_and_folds_the_rest():
                            "tested": 3, "threshold": 0.01}}
     md = verdicts.format_markdown(report)
     lines = md.splitlines()
-    assert lines[0] == "### switchyard: FAIL: 1 regression, 1 inconclusive, 1 no change"
+    assert lines[0] == "### switchyard: FAIL: 1 regression, 2 inconclusive, 1 no change"
     table, folded = md.split("<details>")
     assert "`a/regressed`" in table and "**regression**" in table and "`c/odd`" in table
     assert "`b/same`" not in table and "`b/same`" in folded
+    assert "`d/noisy`" not in table and "`d/noisy`" in folded
     assert "+10.0% [+5.0, +15.0]" in table
     assert "](" not in md                                 # no links
 
