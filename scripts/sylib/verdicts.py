@@ -143,8 +143,10 @@ def format_markdown(report: dict) -> str:
 
 
 def gate_line(gate: dict) -> str:
-    stages = "; ".join(f"{s['name']}: {s['rounds']} rounds of {s['benchmarks']} benchmarks "
-                       f"at {s['level'] * 100:.3g}%" for s in gate.get("stages", []))
+    stages = "; ".join(
+        f"{s['name']}: {s['rounds']} rounds of {s['benchmarks']} benchmarks at "
+        f"{s['level'] * 100:.3g}%" if s["rounds"] else f"{s['name']}: {s['benchmarks']} benchmarks"
+        for s in gate.get("stages", []))
     return (f"Gate ({gate['mode']}): {stages or 'no stages'}; built in "
             f"{gate.get('build_seconds', 0):.0f} s, {gate.get('seconds', 0):.0f} s in all.")
 
