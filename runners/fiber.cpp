@@ -157,8 +157,10 @@ void fiber_runner::loop() {
             continue;
         }
         if (io_.needs_poll()) io_.poll();
-        std::size_t n = ready_.size();
-        budget_ = (n > detail::kTransferBudget ? n : detail::kTransferBudget) - 1;
+        // The coroutine loops' turn budget (detail::kTransferBudget resumes,
+        // this first switch included) before timers and I/O are looked at
+        // again: the same policy for every loop model, not max(ready, 256).
+        budget_ = detail::kTransferBudget - 1;
         switch_to(ready_.pop());
     }
 }
