@@ -14,9 +14,9 @@ Pure functions build the tables and the text; `produce` writes the files and
 from __future__ import annotations
 
 import html
-import re
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +117,28 @@ def tables(res: Results) -> list[Table]:
     return out + ([other] if other else [])
 
 
+# The calibrate step's facts (benches/calibrate/calibrate.cpp), in header order.
+FACTS = (("getppid_ns", "syscall (getppid)", "ns"),
+         ("futex_roundtrip_same_cpu_ns", "futex round trip, one CPU", "ns"),
+         ("futex_roundtrip_cross_cpu_ns", "across CPUs", "ns"),
+         ("page_fault_ns", "first touch of a page", "ns"),
+         ("thread_create_join_us", "thread create+join", "us"),
+         ("coroutine_switch_ns", "coroutine switch", "ns"))
+
+
+def fmt_facts(facts: dict) -> str:
+    if facts.get("error"):
+        return f"not measured: {facts['error']}"
+    parts = []
+    for key, what, unit in FACTS:
+        v = facts.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            parts.append(f"{what} {tidy.fmt(v * (1e3 if unit == 'us' else 1.0), 'ns')}")
+        else:
+            parts.append(f"{what} —")
+    return "; ".join(parts)
+
+
 def header(res: Results) -> list[tuple[str, str]]:
     fp = res.fingerprint
     rows = [("machine", short(fp) if fp else
@@ -126,6 +148,9 @@ def header(res: Results) -> list[tuple[str, str]]:
         rows.append(("git commit", commit + (" (uncommitted changes)" if fp.get("git_dirty") else "")))
         rows.append(("build", f"{fp.get('build_type', '?')} {fp.get('flags', '')}".strip()
                      + (f", sanitize={fp['sanitize']}" if fp.get("sanitize") else "")))
+        facts = fp.get("facts")
+        if isinstance(facts, dict):
+            rows.append(("machine facts", fmt_facts(facts)))
     rows.append(("date", res.date or "unknown"))
     if res.run:
         r = res.run

@@ -192,6 +192,24 @@ def probe_uring(build_dir: Path) -> dict:
         return {"available": False, "reason": f"probe failed: {e}"}
 
 
+def calibrate(build_dir: Path, log=sys.stderr) -> dict:
+    """The machine facts that explain verdicts (benches/calibrate/calibrate.cpp),
+    measured before the benches; {"error": why} when they cannot be, never
+    raising: a run without facts is still a run."""
+    exe = build_dir / "benches" / "switchyard-calibrate"
+    try:
+        r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
+        facts = json.loads(r.stdout)
+        if not isinstance(facts, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError, subprocess.SubprocessError) as e:
+        print(f"switchyard: machine facts not measured: {e}", file=log)
+        return {"error": str(e)}
+    print("switchyard: machine facts: " + ", ".join(
+        f"{k} {v:.3g}" for k, v in facts.items() if isinstance(v, (int, float))), file=log)
+    return facts
+
+
 def summarize_entries(data: dict) -> tuple[list[dict], list[dict]]:
     fails = [{"name": b["name"], "reason": b.get("error_message", "")}
              for b in data.get("benchmarks", []) if is_failure(b)]
@@ -252,6 +270,7 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
         raise InputError(f"{what} matches no benchmark (see README: Workloads)")
 
     fp = fpmod.collect(REPO, manifest, probe_uring(cfg.build_dir))
+    fp["facts"] = calibrate(cfg.build_dir, log)
     if out is None:
         out = prepare_out(default_out(fp["fingerprint_id"]))
         is_default = True

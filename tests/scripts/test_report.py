@@ -224,3 +224,36 @@ def test_no_cold_columns_without_enough_one_iteration_repetitions(tmp_path):
         "skynet/coroutine/n:1000000/workers:1/iterations:1": (1, [200.0, 100.0])}))
     t, _ = table(res, "skynet")
     assert "rep 0 (cold)" not in t.columns
+
+
+def test_header_shows_the_machine_facts_of_the_calibrate_step():
+    from sylib import tidy as t
+    res = t.Results(source="x", home="x", benches=[], files=[], fingerprint=None, date="",
+                    run=None)
+    res.fingerprint = {"fingerprint_id": "f", "facts": {
+        "getppid_ns": 283.9, "futex_roundtrip_same_cpu_ns": 1400.0,
+        "futex_roundtrip_cross_cpu_ns": None, "page_fault_ns": 4246.0,
+        "thread_create_join_us": 48.0, "coroutine_switch_ns": 2.9, "notes": {}}}
+    facts = dict(report.header(res))["machine facts"]
+    assert "syscall (getppid) 284 ns" in facts and "thread create+join 48 µs" in facts
+    assert "across CPUs —" in facts                     # not measurable here: said so
+    res.fingerprint = {"fingerprint_id": "f", "facts": {"error": "no such file"}}
+    assert dict(report.header(res))["machine facts"] == "not measured: no such file"
+
+
+def test_calibrate_never_fails_the_run(tmp_path):
+    from sylib import run
+    facts = run.calibrate(tmp_path, log=io.StringIO())
+    assert "error" in facts
+
+
+def test_calibrate_prints_every_fact_or_why_not():
+    from conftest import TEST_BUILD
+    exe = TEST_BUILD / "benches" / "switchyard-calibrate"
+    if not exe.exists():
+        pytest.skip(f"{exe} not built: run `scripts/switchyard test`")
+    facts = json.loads(subprocess.run([str(exe)], capture_output=True, text=True,
+                                      timeout=60).stdout)
+    for key, _, _ in report.FACTS:
+        v = facts[key]
+        assert (isinstance(v, (int, float)) and v > 0) or key in facts["notes"], key
