@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <thread>
 
+#include "benches/common/bare_transfer.hpp"
 #include "benches/common/bench.hpp"
 #include "benches/common/models.hpp"
 #include "runners/affinity.hpp"
@@ -94,68 +95,16 @@ void bare_call(benchmark::State& state) {
 
 // ---- switch/bare_coroutine -----------------------------------------------------
 // Two coroutines transfer control directly to each other (symmetric
-// transfer); main resumes side A once per batch.
-struct bare_co {
-    struct promise_type {
-        bare_co get_return_object() {
-            return {std::coroutine_handle<promise_type>::from_promise(*this)};
-        }
-        std::suspend_always initial_suspend() noexcept { return {}; }
-        std::suspend_always final_suspend() noexcept { return {}; }
-        void return_void() noexcept {}
-        void unhandled_exception() noexcept { std::terminate(); }
-    };
-    std::coroutine_handle<promise_type> h;
-};
-
-struct transfer_to {
-    std::coroutine_handle<>* target;
-    bool await_ready() const noexcept { return false; }
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<>) const noexcept {
-        return *target;
-    }
-    void await_resume() const noexcept {}
-};
-
-struct bare_pair {
-    std::uint64_t token = 0, sum = 0, hops = 0;
-    std::coroutine_handle<> a, b;
-};
-
-bare_co side_a(bare_pair& p) {
-    for (;;) {
-        for (std::uint64_t i = 0; i < p.hops; ++i) {
-            p.sum += ++p.token;
-            co_await transfer_to{&p.b};
-        }
-        co_await std::suspend_always{};  // batch done: back to main
-    }
-}
-
-bare_co side_b(bare_pair& p) {
-    for (;;) {
-        p.sum += ++p.token;
-        co_await transfer_to{&p.a};
-    }
-}
-
+// transfer); main resumes side A once per batch (benches/common/bare_transfer.hpp).
 void bare_coroutine(benchmark::State& state) {
-    bare_pair p;
-    p.hops = round_trips();
-    auto a = side_a(p);
-    auto b = side_b(p);
-    p.a = a.h;
-    p.b = b.h;
+    sy::bench::bare::pair p(round_trips());
     sy::bench::iteration_check check;
     for (auto _ : state) {
-        p.token = p.sum = 0;
-        a.h.resume();
-        benchmark::DoNotOptimize(p.sum);
-        check.record(p.sum);
+        std::uint64_t sum = p.run_batch();
+        benchmark::DoNotOptimize(sum);
+        check.record(sum);
     }
-    finish(state, 2 * p.hops, check);
-    a.h.destroy();
-    b.h.destroy();
+    finish(state, p.switches_per_batch(), check);
 }
 
 #if SY_HAVE_BOOST_CONTEXT

@@ -27,7 +27,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <coroutine>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -37,6 +36,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "benches/common/bare_transfer.hpp"
+#include "runners/affinity.hpp"
 
 namespace {
 
@@ -61,21 +63,10 @@ double median_of_trials(F batch) {  // batch() returns a per-unit cost
     return v[v.size() / 2];
 }
 
-std::vector<int> allowed_cpus() {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    std::vector<int> cpus;
-    if (sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
-    for (int c = 0; c < CPU_SETSIZE; ++c)
-        if (CPU_ISSET(c, &set)) cpus.push_back(c);
-    return cpus;
-}
+using sy::allowed_cpus;
 
-bool pin(int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return sched_setaffinity(0, sizeof set, &set) == 0;
+bool pin(int cpu) {  // the calling thread, for good (this process only measures)
+    return sy::pin_this_thread(cpu).empty();
 }
 
 double getppid_ns() {
@@ -157,56 +148,14 @@ double thread_create_join_us() {
     });
 }
 
-// Two coroutines resuming each other by symmetric transfer, as the suite's
-// bare_coroutine baseline does.
-struct transfer {
-    struct promise_type {
-        std::coroutine_handle<> other;
-        transfer get_return_object() {
-            return {std::coroutine_handle<promise_type>::from_promise(*this)};
-        }
-        std::suspend_always initial_suspend() noexcept { return {}; }
-        std::suspend_always final_suspend() noexcept { return {}; }
-        void return_void() noexcept {}
-        void unhandled_exception() noexcept { std::terminate(); }
-    };
-    std::coroutine_handle<promise_type> h;
-};
-
-struct to_other {
-    std::coroutine_handle<>* target;
-    bool await_ready() const noexcept { return false; }
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<>) const noexcept { return *target; }
-    void await_resume() const noexcept {}
-};
-
-transfer ping(std::coroutine_handle<>* pong, std::uint64_t n, std::uint64_t* count) {
-    for (std::uint64_t i = 0; i < n; ++i) {
-        ++*count;
-        co_await to_other{pong};
-    }
-}
-transfer pong(std::coroutine_handle<>* ping_h, std::uint64_t* count) {
-    for (;;) {
-        ++*count;
-        co_await to_other{ping_h};
-    }
-}
-
+// C++20 symmetric transfer with no scheduler: the suite's switch/bare_coroutine.
 double coroutine_switch_ns() {
-    return median_of_trials([] {
-        std::uint64_t count = 0;
-        std::coroutine_handle<> a_h, b_h;
-        auto a = ping(&b_h, kSwitches / 2, &count);
-        auto b = pong(&a_h, &count);
-        a_h = a.h;
-        b_h = b.h;
+    sy::bench::bare::pair p(kSwitches / 2);
+    return median_of_trials([&p] {
         auto t0 = clock_type::now();
-        a.h.resume();  // runs all transfers; returns when ping finishes
-        double ns = seconds_since(t0) * 1e9 / double(count);
-        a.h.destroy();
-        b.h.destroy();
-        return ns;
+        volatile std::uint64_t sum = p.run_batch();
+        (void)sum;
+        return seconds_since(t0) * 1e9 / double(p.switches_per_batch());
     });
 }
 
