@@ -10,7 +10,14 @@ follows from them alone:
     holds                     every case passes
     holds only when <cond>    some pass; <cond> is the attribute that separates
                               them (threads unpinned, suspend:0, N <= 1000, ...)
+    mixed                     some pass and no attribute separates them (never
+                              an enumeration of cases dressed as a condition)
     refuted                   no case passes
+
+Every verdict carries k/n, the cases passing. A claim that is several claims
+(claim 11: >= 2x node, >= 2x gevent, ~ Go; claim 7: memory, spawn cost, a
+million tasks) tags its cases with a `part`; each part gets its own verdict
+by the same rules, and the claim's own verdict is over all its cases.
     not measured              the rows the check needs are missing; the reason
                               and the command that would measure them are given
 
@@ -20,6 +27,7 @@ section of report.md / report.html; `command` is `switchyard claims`.
 """
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import math
@@ -36,7 +44,7 @@ from .tidy import Bench, Results, fmt, num
 
 THRESHOLDS_FILE = Path(__file__).with_name("claims.toml")
 RUN = "scripts/switchyard run"
-VERDICTS = ("holds", "holds only when", "refuted", "not measured")
+VERDICTS = ("holds", "holds only when", "mixed", "refuted", "not measured")
 
 LOOP_MODELS = tidy.LOOP_MODELS
 STACKLESS = ("coroutine", "coroutine_uring")
@@ -49,6 +57,8 @@ THREAD_CONTROLS = ("pool", "thread")
 UVLOOPS = ("py_uvloop_proto", "py_uvloop")
 GO_PEERS = ("go", "go_gomaxprocs1")
 UVLOOP_PEERS = (("node",), ("py_gevent",), GO_PEERS)     # each needs one model measured
+UVLOOP_PARTS = {"node": "at least 2x node", "py_gevent": "at least 2x gevent",
+                "go": "about as fast as Go", "go_gomaxprocs1": "about as fast as Go"}
 SERVERS = ("redis", "http")
 SERVER_PAIR_IGNORES = ("mode", "concurrency")
 
@@ -190,10 +200,14 @@ class Evaluated:
     tables: list
     command: str
     reason: str                 # why not measured
+    passed: int = 0             # cases passing
+    total: int = 0              # cases judged
+    parts: list = field(default_factory=list)   # [Part] when the claim has parts
 
     @property
     def verdict_text(self) -> str:
-        return f"{self.verdict} {self.condition}" if self.condition else self.verdict
+        text = f"{self.verdict} {self.condition}" if self.condition else self.verdict
+        return f"{text} ({self.passed}/{self.total})" if self.total else text
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -561,7 +575,8 @@ def measure_uvloop(res: Results, t: Limits) -> Measured:
             ok = t["comparable_low"] <= ratio <= t["comparable_high"] if peer in GO_PEERS \
                 else ratio >= t["min_advantage"]
             m.cases.append(Case(f"{u} over {peer} msgs/s (median of {n} configs)",
-                                {"peer": peer, "uvloop": u}, ratio, "x", ok))
+                                {"peer": peer, "uvloop": u, "part": UVLOOP_PARTS[peer]},
+                                ratio, "x", ok))
     if not m.cases:
         return Measured(missing="uvloop and its peers ran no closed-loop echo configuration "
                                 "in common")
@@ -766,10 +781,25 @@ class _Fields(dict):
         return self.t[key]
 
 
-def condition(splits, cases: list[Case], t: Limits) -> str:
+@dataclass
+class Part:
+    name: str
+    verdict: str
+    condition: str
+    passed: int
+    total: int
+
+    @property
+    def text(self) -> str:
+        cond = f" {self.condition}" if self.condition else ""
+        return f"{self.name}: {self.verdict}{cond} ({self.passed}/{self.total})"
+
+
+def condition(splits, cases: list[Case], t: Limits) -> str | None:
     """The first attribute (in the claim's order) some of whose values have only
     passing cases and the others at least one failing case: the claim holds for
-    exactly those values. Numeric attributes must split at a threshold."""
+    exactly those values. Numeric attributes must split at a threshold. None
+    when no attribute separates them."""
     for s in splits:
         if not all(s.attr in c.attrs for c in cases):
             continue
@@ -784,9 +814,7 @@ def condition(splits, cases: list[Case], t: Limits) -> str:
             return phrase(s, [max(good)], t, "≤")
         if min(good) > max(bad):
             return phrase(s, [min(good)], t, "≥")
-    passed = [c.label for c in cases if c.passed]
-    more = f" and {len(passed) - MAX_LISTED_CASES} more" if len(passed) > MAX_LISTED_CASES else ""
-    return "the case is one of: " + "; ".join(passed[:MAX_LISTED_CASES]) + more
+    return None
 
 
 def judge(claim: Claim, cases: list[Case], t: Limits) -> tuple[str, str]:
@@ -797,7 +825,19 @@ def judge(claim: Claim, cases: list[Case], t: Limits) -> tuple[str, str]:
         return "holds", ""
     if not passed:
         return "refuted", ""
-    return "holds only when", condition(claim.splits, cases, t)
+    cond = condition(claim.splits, cases, t)
+    return ("holds only when", cond) if cond else ("mixed", "")
+
+
+def parts_of(claim: Claim, cases: list[Case], t: Limits) -> list[Part]:
+    """One verdict per part, when the claim's cases are tagged with parts."""
+    names = list(dict.fromkeys(c.attrs["part"] for c in cases if "part" in c.attrs))
+    out = []
+    for name in names:
+        mine = [c for c in cases if c.attrs.get("part") == name]
+        verdict, cond = judge(dataclasses.replace(claim, decide=None), mine, t)
+        out.append(Part(name, verdict, cond, sum(c.passed for c in mine), len(mine)))
+    return out
 
 
 def evaluate_one(claim: Claim, res: Results, thresholds: dict[str, Limits]) -> Evaluated:
@@ -809,7 +849,9 @@ def evaluate_one(claim: Claim, res: Results, thresholds: dict[str, Limits]) -> E
     verdict, cond = ("not measured", "") if m.missing else judge(claim, m.cases, t)
     return Evaluated(claim.id, claim.title, claim.text, claim.check.format_map(_Fields(t)),
                      claim.reads, verdict, cond, m.context + [c.figure for c in m.cases],
-                     list(claim.charts), list(claim.tables), claim.command, m.missing)
+                     list(claim.charts), list(claim.tables), claim.command, m.missing,
+                     passed=sum(c.passed for c in m.cases), total=len(m.cases),
+                     parts=[] if m.missing else parts_of(claim, m.cases, t))
 
 
 def evaluate(res: Results, thresholds: dict[str, Limits]) -> list[Evaluated]:
@@ -817,7 +859,7 @@ def evaluate(res: Results, thresholds: dict[str, Limits]) -> list[Evaluated]:
 
 
 def tally(evaluated: list[Evaluated]) -> str:
-    """'3 hold, 5 hold only when, 1 refuted, 3 not measured'."""
+    """'3 hold, 5 hold only when, 1 mixed, 1 refuted, 3 not measured'."""
     plural = {"holds": "hold", "holds only when": "hold only when"}
     counts = [(sum(e.verdict == v for e in evaluated), plural.get(v, v)) for v in VERDICTS]
     return ", ".join(f"{n} {v}" for n, v in counts if n)
@@ -826,7 +868,9 @@ def tally(evaluated: list[Evaluated]) -> str:
 # ---- rendering -----------------------------------------------------------------------
 
 VOCABULARY = ("Verdicts: **holds** (every case meets the threshold), **holds only when "
-              "<condition>** (some do; the condition says which), **refuted** (none do), "
+              "<condition>** (some do; the condition says which), **mixed** (some do and "
+              "no parameter separates them), **refuted** (none do); (k/n) counts the cases "
+              "that pass; a claim made of several claims gets a verdict per part; "
               "**not measured** (the rows the check needs are missing; the command that "
               "measures them is given). Computed only from the numbers of these results "
               "and the thresholds in `scripts/sylib/claims.toml`.")
@@ -844,7 +888,7 @@ def _cell(text) -> str:
 def figure_lines(e: Evaluated, limit=None) -> list[str]:
     if e.verdict == "not measured":
         return [f"not measured: {e.reason}", f"measure with: `{e.command}`"]
-    lines = [f.text for f in e.figures]
+    lines = [f"part {p.text}" for p in e.parts] + [f.text for f in e.figures]
     if limit and len(lines) > limit:
         lines = lines[:limit] + [f"… and {len(lines) - limit} more in claims.json"]
     return lines
@@ -867,7 +911,7 @@ def md_table(evaluated: list[Evaluated], chart_file: Callable) -> list[str]:
         figures = "<br>".join(_cell(x) for x in figure_lines(e, MAX_MD_FIGURES))
         lines.append(f"| {e.id} | {_cell(e.claim)} | {_cell(e.check)} | {figures} | "
                      f"**{_cell(e.verdict)}**{' ' + _cell(e.condition) if e.condition else ''}"
-                     f" | {chart} |")
+                     f"{f' ({e.passed}/{e.total})' if e.total else ''} | {chart} |")
     return lines
 
 
@@ -897,7 +941,8 @@ def html_section(evaluated: list[Evaluated], chart_anchor: Callable) -> str:
             e_(no_chart(e))
         figures = "<br>".join(e_(x) for x in figure_lines(e))
         verdict = f"<strong>{e_(e.verdict)}</strong>" + (f" {e_(e.condition)}" if e.condition
-                                                         else "")
+                                                         else "") + \
+            (f" ({e.passed}/{e.total})" if e.total else "")
         rows.append(f"<tr><td>{e.id}</td><td class=\"text\">{e_(e.claim)}</td>"
                     f"<td class=\"text\">{e_(e.check)}</td><td class=\"text\">{figures}</td>"
                     f"<td class=\"text\">{verdict}</td><td class=\"text\">{chart}</td></tr>")

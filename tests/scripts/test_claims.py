@@ -183,7 +183,7 @@ def server_rows(gains, concurrent=True):
     return add
 
 
-HOLDS, ONLY, REFUTED, MISSING = claims.VERDICTS
+HOLDS, ONLY, MIXED, REFUTED, MISSING = claims.VERDICTS
 SCENARIOS = [
     # (claim, verdict, rows, text the condition / reason must contain)
     (1, HOLDS, switch_rows(9, 18, 950, 2400), ""),
@@ -270,7 +270,31 @@ def test_fixture_drives_the_verdict(claim_id, verdict, rows, text):
 
 def test_every_claim_has_every_verdict_in_the_fixtures():
     covered = {(c, v) for c, v, _, _ in SCENARIOS}
-    assert covered == {(c.id, v) for c in claims.CLAIMS for v in claims.VERDICTS}
+    assert covered == {(c.id, v) for c in claims.CLAIMS for v in claims.VERDICTS
+                       if v != MIXED}           # mixed: tested on its own below
+
+
+def test_no_separating_parameter_is_mixed_with_counts_not_an_enumeration():
+    t = claims.load_thresholds()["switch_cost"]
+    claim = next(c for c in claims.CLAIMS if c.id == 1)
+    cases = [claims.Case("a", {"other": 1}, 5.0, "x", True),
+             claims.Case("b", {"other": 1}, 1.0, "x", False)]
+    assert claims.judge(claim, cases, t) == (MIXED, "")
+    e = claims.Evaluated(1, "t", "c", "k", "r", MIXED, "", [], [], [], "cmd", "",
+                         passed=1, total=2)
+    assert e.verdict_text == "mixed (1/2)"
+
+
+def test_claim_11_has_one_verdict_per_part():
+    e = verdict_of(11, echo_rows({"py_uvloop_proto": 2e5, "node": 8e4, "py_gevent": 5e4,
+                                  "go": 4e5}))
+    parts = {p.name: p for p in e.parts}
+    assert set(parts) == {"at least 2x node", "at least 2x gevent", "about as fast as Go"}
+    assert parts["at least 2x node"].verdict == HOLDS
+    assert parts["at least 2x gevent"].verdict == HOLDS
+    assert parts["about as fast as Go"].verdict == REFUTED
+    assert e.verdict == ONLY and e.total == 3 and e.passed == 2
+    assert "part at least 2x node: holds (1/1)" in claims.figure_lines(e)
 
 
 def test_lost_updates_cite_both_numbers():
