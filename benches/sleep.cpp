@@ -6,7 +6,9 @@
 // Two shapes, every model:
 //   mode:burst   all N tasks are started at once at t0 and each sleeps T
 //                (sleep_for(T) from wherever it starts); the intended wake
-//                is t0 + T. wall_over_t = (last wake - t0) / T (1 = ideal).
+//                is t0 + T. wall_over_t = (last wake - t0) / T (1 = ideal);
+//                create_over_t = (all N spawned or posted - t0) / T, the part
+//                of it that is creating the tasks.
 //                At large N creating the tasks takes longer than T itself,
 //                so the creation cost shows up as lateness (on purpose: the
 //                tasks were meant to start at t0), and so does a pool's
@@ -184,10 +186,12 @@ public:
         t0_ = now_ns();
     }
     std::uint64_t t0() const { return t0_; }
+    void created() { tc_ = now_ns(); }  // the first N tasks are spawned (or posted)
     void woke_all() { t1_ = now_ns(); }
     void end() {
         cpu_ += cpu_ns() - cpu0_;
         wall_ += t1_ - t0_;
+        create_ += (tc_ > t0_ ? tc_ - t0_ : 0);
         ++iterations_;
         std::uint64_t done = 0;
         for (std::uint64_t i = 0; i < p_.total(); ++i) {
@@ -212,6 +216,10 @@ public:
         sy::bench::counter(state, "tasks", double(p_.total()));
         sy::bench::counter(state, "wall_over_t",
                            double(wall_) / double(iterations_) / double(p_.ideal_ns()));
+        // How much of wall_over_t is creating the first N tasks (claim 4 judges
+        // the waits' overlap without it: at 1e6 tasks creation outlasts T).
+        sy::bench::counter(state, "create_over_t",
+                           double(create_) / double(iterations_) / double(p_.ideal_ns()));
         sy::bench::counter(state, "late_p50_us", pct_us(0.50));
         sy::bench::counter(state, "late_p99_us", pct_us(0.99));
         sy::bench::counter(state, "late_p999_us", pct_us(0.999));
@@ -227,8 +235,8 @@ private:
     plan p_;
     std::vector<std::int64_t> late_;     // this iteration, one slot per task
     std::vector<std::int64_t> samples_;  // measured tasks, all iterations
-    std::uint64_t t0_ = 0, t1_ = 0, cpu0_ = 0;
-    std::uint64_t wall_ = 0, cpu_ = 0, iterations_ = 0;
+    std::uint64_t t0_ = 0, tc_ = 0, t1_ = 0, cpu0_ = 0;
+    std::uint64_t wall_ = 0, create_ = 0, cpu_ = 0, iterations_ = 0;
     std::uint64_t done_ = std::numeric_limits<std::uint64_t>::max();
 };
 
@@ -262,6 +270,7 @@ sy::task<void> sleep_main(R& rt, benchmark::State& state, const plan& p, recorde
         const std::uint64_t t0 = rec.t0();
         for (std::uint64_t i = 0; i < p.n; ++i)
             rt.spawn(sleeper(rt, t0 + p.prefill_deadline(i), p.relative_ns(), rec.slot(i), fl));
+        rec.created();
         rec.threads.sample_once();
         for (std::uint64_t j = 0; j < p.admitted();) {
             const std::uint64_t now = now_ns();
@@ -326,6 +335,7 @@ void sleep_callback(benchmark::State& state, const std::string& key, plan p) {
             rec.begin();
             callback_sleep<R> cs{rt, p, rec};
             cs.launch();
+            rec.created();
             rec.threads.sample_once();
             rt.run();
             rec.woke_all();

@@ -337,16 +337,28 @@ def echo_overlap(res: Results) -> list[Figure]:
 
 
 def measure_io_waits(res: Results, t: Limits) -> Measured:
+    """Claim 4 as stated: N waits of T overlap (about T in all) instead of
+    running one after another (N x T, the claim's alternative). Creating N
+    tasks is not waiting: at N = 1e6 it outlasts T = 10 ms on its own, so the
+    overlap is judged on (wall - creation) / T and creation is cited apart."""
     burst = [b for b in rows(res, "sleep", LOOP_MODELS, mode="burst")
              if param_num(b, "n", 0) >= t["min_concurrent"]]
     vals = valued(burst, counter("wall_over_t"))
     if not vals:
         return Measured(missing=absent(res, "sleep", "sleep/<loop model>/mode:burst row with "
                                                      f"n >= {t['min_concurrent']:g}"))
-    cases = [Case(f"{b.model} n:{b.params['n']} sleep_ms:{b.params.get('sleep_ms', '?')} "
-                  "wall/T", {"model": b.model, "n": param_num(b, "n")}, v, "x",
-                  v <= t["max_wall_over_t"]) for b, v in vals]
-    return Measured(cases, echo_overlap(res))
+    cases, context = [], []
+    for b, wall in vals:
+        n = param_num(b, "n")
+        create = med(b, counter("create_over_t"))
+        waits = wall - create if create is not None else wall
+        where = f"{b.model} n:{b.params['n']} sleep_ms:{b.params.get('sleep_ms', '?')}"
+        cases.append(Case(f"{where} waits/T (wall − creation; one after another: {n:g})",
+                          {"model": b.model, "n": n}, waits, "x",
+                          waits <= t["max_wall_over_t"]))
+        if create is not None and create > 0.05:
+            context.append(Figure(f"{where} creating the tasks / T", create, "x"))
+    return Measured(cases, context + echo_overlap(res))
 
 
 def measure_no_lock(res: Results, t: Limits) -> Measured:
@@ -665,9 +677,11 @@ CLAIMS = (
     Claim(4, "io_waits", "I/O waits overlap automatically",
           "A coroutine switches to another automatically when it meets I/O.",
           "N ≥ {min_concurrent:g} concurrent waits of T finish in ≤ {max_wall_over_t:g}× T "
-          "(the longest wait), not N× T; echo: throughput with many connections over one, "
+          "(the longest wait), not N× T, creating the N tasks left out ((wall − creation) / "
+          "T; creation cited apart); echo: throughput with many connections over one, "
           "as context",
-          "sleep/<loop model>/mode:burst/n:<N>/sleep_ms:<T> counter wall_over_t; "
+          "sleep/<loop model>/mode:burst/n:<N>/sleep_ms:<T> counters wall_over_t, "
+          "create_over_t; "
           "echo/<loop model>/conns:<C>/size:<S>/mode:closed counter msgs_per_second",
           "--filter '^(sleep|echo)/'", measure_io_waits,
           (Split("n", True, {"≤": "at most {v:g} tasks wait at once",

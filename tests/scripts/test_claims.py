@@ -77,12 +77,13 @@ def thread_count_rows(coroutine_threads, uring_threads, counter="os_threads"):
     return add
 
 
-def sleep_rows(wall_by_n, mode="burst"):
+def sleep_rows(wall_by_n, mode="burst", create_by_n=None):
     def add(g):
         for model in ("coroutine", "fiber"):
             for n, wall in wall_by_n.items():
+                extra = {"create_over_t": create_by_n[n]} if create_by_n else {}
                 g.add(f"sleep/{model}/mode:{mode}/n:{n}/sleep_ms:100", 1e8 * wall,
-                      {"tasks": float(n), "wall_over_t": wall})
+                      {"tasks": float(n), "wall_over_t": wall, **extra})
             g.add(f"sleep/{model}/mode:{mode}/n:10/sleep_ms:100", 1e8 * 5, {"wall_over_t": 5.0})
         g.add("echo/coroutine/conns:1/size:64/mode:closed", 1e9, {"msgs_per_second": 1e4})
         g.add("echo/coroutine/conns:100/size:64/mode:closed", 1e9, {"msgs_per_second": 9e4})
@@ -303,6 +304,17 @@ def test_claim_11_has_one_verdict_per_part():
     assert parts["about as fast as Go"].verdict == REFUTED
     assert e.verdict == ONLY and e.total == 3 and e.passed == 2
     assert "part at least 2x node: holds (1/1)" in claims.figure_lines(e)
+
+
+def test_claim_4_leaves_task_creation_out_of_the_overlap():
+    """1e6 tasks take longer to create than T: wall/T = 15.3, of which 14.5 is
+    creation; the waits themselves overlapped (0.8 T, against N x T = 1e6 T)."""
+    e = verdict_of(4, sleep_rows({1000: 1.02, 1000000: 15.3},
+                                 create_by_n={1000: 0.01, 1000000: 14.5}))
+    assert e.verdict == HOLDS, e.verdict_text
+    texts = [f.text for f in e.figures]
+    assert any("n:1000000" in t and "creating the tasks / T: 14.5" in t for t in texts)
+    assert any("one after another: 1e+06" in t for t in texts)
 
 
 def test_lost_updates_cite_both_numbers():
