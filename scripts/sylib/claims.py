@@ -22,8 +22,9 @@ by the same rules, and the claim's own verdict is over all its cases.
                               and the command that would measure them are given
 
 Pure functions evaluate (`evaluate`) and render (`markdown`, `html_section`,
-`terminal`); `produce` writes <out>/claims.md, claims.json and the claims
-section of report.md / report.html; `command` is `switchyard claims`.
+`terminal`); `produce` writes <out>/claims.md and claims.json (report.py
+renders the claims section of report.md / report.html from `evaluate` and
+the section renderers here); `command` is `switchyard claims`.
 """
 from __future__ import annotations
 
@@ -66,8 +67,6 @@ MAX_MD_FIGURES = 20          # figures listed per claim in claims.md before "...
 TERMINAL_FIGURES = 2         # figures per claim in the terminal table
 TERMINAL_WIDTH = 48          # widest claim / verdict column; longer text overflows
 MAX_LISTED_CASES = 4         # cases named in a condition no attribute explains
-CLAIMS_MARK = "<!-- switchyard:claims -->"    # report.py leaves it where the section goes
-CLAIMS_END = "<!-- /switchyard:claims -->"
 PASS, FAIL = "✓ ", "✗ "
 
 
@@ -1011,23 +1010,11 @@ def terminal(evaluated: list[Evaluated]) -> str:
                      for r in table) + "\n"
 
 
-def insert_section(text: str, section: str, closing: str) -> str:
-    """Put the section at the report's claims mark (replacing an earlier one);
-    without a mark, before `closing` (</body>) or at the end."""
-    block = f"{CLAIMS_MARK}\n{section}{CLAIMS_END}"
-    start = text.find(CLAIMS_MARK)
-    if start >= 0:
-        end = text.find(CLAIMS_END, start)
-        stop = end + len(CLAIMS_END) if end >= 0 else start + len(CLAIMS_MARK)
-        return text[:start] + block + text[stop:]
-    at = text.rfind(closing) if closing else -1
-    return text[:at] + block + "\n" + text[at:] if at >= 0 else text + "\n" + block + "\n"
-
-
 # ---- files and commands --------------------------------------------------------------
 
 def produce(res: Results, out_dir: Path, thresholds=None) -> tuple[list[Evaluated], list[Path]]:
-    """claims.md + claims.json into out_dir; the section into its report.md/.html."""
+    """claims.md + claims.json into out_dir. (The report renders its own claims
+    section from the same evaluation: report.py, no splicing.)"""
     out_dir = Path(out_dir)
     evaluated = evaluate(res, thresholds or load_thresholds())
     homes = [out_dir / "charts", res.home / "charts"]
@@ -1036,23 +1023,13 @@ def produce(res: Results, out_dir: Path, thresholds=None) -> tuple[list[Evaluate
         found = next((d / f"{name}.png" for d in homes if (d / f"{name}.png").is_file()), None)
         return Path(os.path.relpath(found, out_dir)).as_posix() if found else None
 
-    def chart_anchor(name):
-        return f"#chart-{name}" if (out_dir / "charts" / f"{name}.svg").is_file() else None
-
-    doc = {"switchyard_claims": 1, "results": str(res.source), "date": res.date,
+    doc = {"switchyard_claims": 2, "results": str(res.source), "date": res.date,
            "thresholds": str(THRESHOLDS_FILE), "claims": [e.to_json() for e in evaluated]}
     files = [out_dir / "claims.md", out_dir / "claims.json"]
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(files[0], markdown(res, evaluated, chart_file))
         atomic_write_text(files[1], json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-        for name, section, closing in (("report.md", md_section(evaluated, chart_file), ""),
-                                       ("report.html", html_section(evaluated, chart_anchor),
-                                        "</body>")):
-            report = out_dir / name
-            if report.is_file():
-                atomic_write_text(report, insert_section(report.read_text(), section, closing))
-                files.append(report)
     except OSError as e:
         raise InputError(f"{out_dir}: cannot write the claims report ({e.strerror})") from None
     return evaluated, files

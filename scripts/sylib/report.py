@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import plot, tidy
-from .claims import CLAIMS_MARK   # where `switchyard claims` puts its section
+from . import claims as claimsmod
 from .fingerprint import short
 from .results import InputError, atomic_write_text
 from .tidy import Results, fmt
@@ -208,13 +208,32 @@ def _charts_for(rendered: plot.Rendered, workload: str):
     return made, skipped
 
 
-def markdown(res: Results, rendered: plot.Rendered, tabs: list[Table], out_dir: Path) -> str:
+def evaluated_claims(res: Results, out_dir: Path):
+    """The claims of these results, evaluated once: claims.md and claims.json
+    are written beside the report (its section links them), and the section
+    is rendered from the same evaluation. A claims bug must not cost the
+    report: then the one-line reason instead."""
+    try:
+        evaluated, _ = claimsmod.produce(res, out_dir)
+        return evaluated
+    except Exception as e:  # noqa: BLE001
+        return f"claims not evaluated: {type(e).__name__}: {e}"
+
+
+def markdown(res: Results, rendered: plot.Rendered, tabs: list[Table], out_dir: Path,
+             evaluated=None) -> str:
     lines = ["# switchyard report", ""]
     lines += [f"- **{k}**: {_md_cell(v)}" for k, v in header(res)] + [""]
     issues = problems(res, rendered)
     lines += ["## Failed or skipped", ""]
     lines += [f"- {_md_cell(p)}" for p in issues] or ["Nothing failed or was skipped."]
-    lines += ["", CLAIMS_MARK, ""]
+    lines.append("")
+    if isinstance(evaluated, str):
+        lines += ["## What the numbers say (claims)", "", _md_cell(evaluated), ""]
+    elif evaluated:
+        charts = {m.chart.name: Path(os.path.relpath(m.png, out_dir)).as_posix()
+                  for m in rendered.made}
+        lines += [claimsmod.md_section(evaluated, charts.get), ""]
 
     def chart_lines(workload):
         made, skipped = _charts_for(rendered, workload)
@@ -279,7 +298,7 @@ def _html_table(columns, rows, cls="") -> str:
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def to_html(res: Results, rendered: plot.Rendered, tabs: list[Table]) -> str:
+def to_html(res: Results, rendered: plot.Rendered, tabs: list[Table], evaluated=None) -> str:
     e = html.escape
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              "<title>switchyard report</title>", f"<style>{CSS}</style></head><body>",
@@ -292,7 +311,13 @@ def to_html(res: Results, rendered: plot.Rendered, tabs: list[Table]) -> str:
                      + "</ul>")
     else:
         parts.append("<p>Nothing failed or was skipped.</p>")
-    parts.append(CLAIMS_MARK)
+    if isinstance(evaluated, str):
+        parts.append(f"<h2>What the numbers say (claims)</h2><p class=\"note\">{e(evaluated)}"
+                     "</p>")
+    elif evaluated:
+        shown = {m.chart.name for m in rendered.made}
+        parts.append(claimsmod.html_section(
+            evaluated, lambda name: f"#chart-{name}" if name in shown else None))
 
     def chart_parts(workload):
         made, skipped = _charts_for(rendered, workload)
@@ -327,8 +352,9 @@ def produce(res: Results, out_dir: Path, with_report=True):
     tabs = tables(res)
     files = [out_dir / "report.md", out_dir / "report.html"]
     try:
-        atomic_write_text(files[0], markdown(res, rendered, tabs, out_dir))
-        atomic_write_text(files[1], to_html(res, rendered, tabs))
+        evaluated = evaluated_claims(res, out_dir)
+        atomic_write_text(files[0], markdown(res, rendered, tabs, out_dir, evaluated))
+        atomic_write_text(files[1], to_html(res, rendered, tabs, evaluated))
     except OSError as e:
         raise InputError(f"{out_dir}: cannot write the report ({e.strerror})") from None
     return rendered, files

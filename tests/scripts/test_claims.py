@@ -17,7 +17,7 @@ import pytest
 
 from conftest import FIXTURES, one_line_error, sy
 
-from sylib import claims, plot, postrun, tidy
+from sylib import claims, plot, postrun, report, tidy
 from sylib.results import InputError
 
 sys.path.insert(0, str(FIXTURES))
@@ -375,15 +375,16 @@ def test_full_synthetic_run(tmp_path):
     assert any("coroutine loops:2 over its own loops:1" in f.text for f in by_id[8].figures)
 
 
-def test_section_goes_at_the_mark_once():
-    text = f"# report\n\n{claims.CLAIMS_MARK}\n\n## switch\n"
-    once = claims.insert_section(text, "SECTION A\n", "")
-    twice = claims.insert_section(once, "SECTION B\n", "")
-    assert "SECTION A" not in twice and twice.count("SECTION B") == 1
-    assert twice.index("SECTION B") < twice.index("## switch")
-    page = claims.insert_section("<html><body><h1>x</h1></body></html>", "<h2>c</h2>\n",
-                                 "</body>")
-    assert page.endswith("<h2>c</h2>\n" + claims.CLAIMS_END + "\n</body></html>")
+def test_report_renders_its_claims_section_from_the_evaluated_claims(tmp_path):
+    out = shutil.copytree(FIXTURES / "run_missing", tmp_path / "run")
+    report.produce(tidy.load(out), out)
+    for name in ("report.md", "report.html"):
+        text = (out / name).read_text()
+        assert text.count("What the numbers say (claims)") == 1, name
+        assert "switchyard:claims" not in text                  # no splicing marks
+    md = (out / "report.md").read_text()
+    assert md.index("## Failed or skipped") < md.index("What the numbers say")
+    assert (out / "claims.md").exists()                          # the section links it
 
 
 def test_claims_command_writes_files_and_report_section(tmp_path):

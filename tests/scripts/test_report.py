@@ -149,7 +149,7 @@ def test_report_command_writes_both_reports(tmp_path):
     page = (out / "report.html").read_text()
     parser = Tags()
     parser.feed(page)
-    assert parser.tags.count("svg") == 2 and parser.tags.count("table") == 3
+    assert parser.tags.count("svg") == 2 and parser.tags.count("table") == 4   # + claims
     assert parser.external == []                       # self-contained: opens offline
     assert "<?xml" not in page and "<!DOCTYPE svg" not in page
     assert "switch: cost of one hand-off" in page
