@@ -161,8 +161,8 @@ def header(res: Results) -> list[tuple[str, str]]:
     return rows
 
 
-def problems(res: Results, rendered: plot.Rendered) -> list[str]:
-    """What failed or was skipped, and why: one line each."""
+def failures(res: Results, rendered: plot.Rendered) -> list[str]:
+    """What went wrong, and why: one line each (red in the report)."""
     out = []
     for p in res.processes():
         if p.get("status", "ok") != "ok":
@@ -173,6 +173,14 @@ def problems(res: Results, rendered: plot.Rendered) -> list[str]:
     out += [f"failed {b.name}: {b.reason}" for b in failed[:MAX_LISTED]]
     if len(failed) > MAX_LISTED:
         out.append(f"... and {len(failed) - MAX_LISTED} more failed benchmarks")
+    return out + [f"chart {c.name} skipped: {why}" for c, why in rendered.skipped]
+
+
+def designed_skips(res: Results, rendered: plot.Rendered) -> list[str]:
+    """What was left out on purpose or by the machine, and why (a pool cannot
+    serve 1000 connections, threads stop at 1e4, no io_uring here): one line
+    per reason, shown apart from failures in a neutral colour, folded."""
+    out = []
     by_reason: dict[str, list] = {}
     for b in res.benches:
         if b.status == "skipped":
@@ -183,7 +191,15 @@ def problems(res: Results, rendered: plot.Rendered) -> list[str]:
     skipped_models = dict((res.run or {}).get("models_skipped") or {})
     skipped_models.update((res.fingerprint or {}).get("models_disabled") or {})
     out += [f"model {m} not run: {why}" for m, why in skipped_models.items()]
-    return out + rendered.skip_lines()
+    if rendered.absent:
+        out.append("charts skipped, their workloads are not in these results: "
+                   + ", ".join(c.name for c in rendered.absent))
+    return out + rendered.notes
+
+
+def problems(res: Results, rendered: plot.Rendered) -> list[str]:
+    """Failures, then designed-in skips: everything that is not a number."""
+    return failures(res, rendered) + designed_skips(res, rendered)
 
 
 # ---- markdown ------------------------------------------------------------------------
@@ -224,16 +240,20 @@ def markdown(res: Results, rendered: plot.Rendered, tabs: list[Table], out_dir: 
              evaluated=None) -> str:
     lines = ["# switchyard report", ""]
     lines += [f"- **{k}**: {_md_cell(v)}" for k, v in header(res)] + [""]
-    issues = problems(res, rendered)
-    lines += ["## Failed or skipped", ""]
-    lines += [f"- {_md_cell(p)}" for p in issues] or ["Nothing failed or was skipped."]
-    lines.append("")
     if isinstance(evaluated, str):
         lines += ["## What the numbers say (claims)", "", _md_cell(evaluated), ""]
     elif evaluated:
         charts = {m.chart.name: Path(os.path.relpath(m.png, out_dir)).as_posix()
                   for m in rendered.made}
         lines += [claimsmod.md_section(evaluated, charts.get), ""]
+    bad, skips = failures(res, rendered), designed_skips(res, rendered)
+    lines += ["## Failed", ""]
+    lines += [f"- {_md_cell(p)}" for p in bad] or ["Nothing failed."]
+    lines.append("")
+    if skips:
+        lines += [f"<details><summary>Skipped by design or by this machine "
+                  f"({len(skips)})</summary>", ""]
+        lines += [f"- {_md_cell(p)}" for p in skips] + ["", "</details>", ""]
 
     def chart_lines(workload):
         made, skipped = _charts_for(rendered, workload)
@@ -265,6 +285,7 @@ table.header td { text-align: left; }
 figure { margin: 1em 0; }
 figure svg { max-width: 100%; height: auto; }
 .problems li { color: #8b0000; }
+.skips, .skips li { color: #555; }
 .note { color: #555; font-size: 0.9em; }
 """
 
@@ -304,13 +325,6 @@ def to_html(res: Results, rendered: plot.Rendered, tabs: list[Table], evaluated=
              "<title>switchyard report</title>", f"<style>{CSS}</style></head><body>",
              "<h1>switchyard report</h1>",
              _html_table(["", ""], header(res), "header")]
-    issues = problems(res, rendered)
-    parts.append("<h2>Failed or skipped</h2>")
-    if issues:
-        parts.append('<ul class="problems">' + "".join(f"<li>{e(p)}</li>" for p in issues)
-                     + "</ul>")
-    else:
-        parts.append("<p>Nothing failed or was skipped.</p>")
     if isinstance(evaluated, str):
         parts.append(f"<h2>What the numbers say (claims)</h2><p class=\"note\">{e(evaluated)}"
                      "</p>")
@@ -318,6 +332,17 @@ def to_html(res: Results, rendered: plot.Rendered, tabs: list[Table], evaluated=
         shown = {m.chart.name for m in rendered.made}
         parts.append(claimsmod.html_section(
             evaluated, lambda name: f"#chart-{name}" if name in shown else None))
+    bad, skips = failures(res, rendered), designed_skips(res, rendered)
+    parts.append("<h2>Failed</h2>")
+    if bad:
+        parts.append('<ul class="problems">' + "".join(f"<li>{e(p)}</li>" for p in bad)
+                     + "</ul>")
+    else:
+        parts.append("<p>Nothing failed.</p>")
+    if skips:
+        parts.append(f'<details class="skips"><summary>Skipped by design or by this machine '
+                     f'({len(skips)})</summary><ul>' +
+                     "".join(f"<li>{e(p)}</li>" for p in skips) + "</ul></details>")
 
     def chart_parts(workload):
         made, skipped = _charts_for(rendered, workload)

@@ -383,7 +383,7 @@ def test_report_renders_its_claims_section_from_the_evaluated_claims(tmp_path):
         assert text.count("What the numbers say (claims)") == 1, name
         assert "switchyard:claims" not in text                  # no splicing marks
     md = (out / "report.md").read_text()
-    assert md.index("## Failed or skipped") < md.index("What the numbers say")
+    assert md.index("What the numbers say") < md.index("## Failed")     # answers first
     assert (out / "claims.md").exists()                          # the section links it
 
 
