@@ -69,12 +69,23 @@ void spawn_callback(benchmark::State& state, std::uint64_t n) {
     sy::bench::guarded(state, [&] {
         sy::bench::thread_peak threads;  // before the runner: its threads count
         R rt;
+        // The same work as a task model's spawn and join: every task writes its
+        // result into a slot of its own and counts itself done; the parent
+        // waits for the count and then reads every slot (the join).
+        std::vector<std::uint64_t> slots(n);
         sy::bench::iteration_check check;
         for (auto _ : state) {
-            std::uint64_t s = 0;
-            for (std::uint64_t i = 0; i < n; ++i) rt.post([&s, i] { s += i; });
+            std::uint64_t pending = n;
+            for (std::uint64_t i = 0; i < n; ++i)
+                rt.post([&slots, &pending, i] {
+                    slots[i] = i;
+                    --pending;
+                });
             rt.run();  // returns when every posted task has run
             threads.sample_once();
+            if (pending != 0) return state.SkipWithError("spawn: a posted task never ran");
+            std::uint64_t s = 0;
+            for (std::uint64_t v : slots) s += v;
             check.record(s);
         }
         finish(state, n, check);
