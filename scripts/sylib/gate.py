@@ -80,6 +80,8 @@ CONFIRM_MIN_TIME = {"quick": "0.1", "full": "0.3"}
 # Seconds stage 2 may run (both sides); the screen's own times predict it.
 CONFIRM_BUDGET = {"quick": 150.0, "full": 900.0}
 PROCESS_START_S = 0.05   # a bench process's fixed cost, for that prediction
+ADAPTIVE_RUNS = 2.0      # an adaptive benchmark runs ~2x its measuring time (estimation first)
+TIME_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 DEFAULT_SEED = 1
 WORKTREE_BASE = "."                             # --base .: both sides from the working tree
 # What `gate --quick` (and --callgrind) gates when no --filter is given: the
@@ -154,25 +156,36 @@ def fit_budget(picked: list[dict], cost: dict, rounds_for, budget: float) -> lis
     """The largest prefix of `picked` whose confirming rounds fit the budget.
     cost[name] = seconds one round of that benchmark costs (both sides)."""
     keep = list(picked)
+    dearest = max(cost.values(), default=1.0)      # a suspect the screen did not time
     while keep:
         k = len(keep)
-        if rounds_for(k) * sum(cost[r["name"]] for r in keep) <= budget:
+        if rounds_for(k) * sum(cost.get(r["name"], dearest) for r in keep) <= budget:
             return keep
         keep.pop()
     return keep
 
 
-def round_cost(names_by_group: dict, seconds: dict, scale: float = 1.0) -> dict:
-    """Seconds per round (both sides) of each benchmark, from the screen's
-    process times: its share of its process's running time (times `scale`,
-    the confirming stage's longer measuring time) plus a process start of its
-    own (an overestimate when several suspects share a process)."""
+def round_cost(screen_sets: dict, confirm_min_time: float) -> dict:
+    """Seconds one confirming round of each benchmark takes (both sides),
+    predicted from the screen's rows: a benchmark with a fixed iteration count
+    (one iteration per run) takes what it took; an adaptive one about
+    ADAPTIVE_RUNS x the confirming measuring time (Google Benchmark's
+    iteration-count estimation runs first); each in a process of its own
+    (an overestimate when several suspects share a process)."""
+    runs: dict = {}
+    for _, data in screen_sets["base"]:
+        for e in data["benchmarks"]:
+            t = e.get("real_time")
+            if not isinstance(t, (int, float)) or e.get("error_occurred"):
+                continue
+            seconds = t * TIME_UNIT_S.get(e.get("time_unit", "ns"), 1e-9) * e.get("iterations", 1)
+            runs.setdefault(compare.entry_key(e), []).append((seconds, e.get("iterations", 1)))
     cost = {}
-    for (bench, pin), names in names_by_group.items():
-        secs = sorted(seconds.get((bench, pin), [PROCESS_START_S]))
-        share = scale * max(secs[len(secs) // 2] - PROCESS_START_S, 0.0) / len(names)
-        for n in names:
-            cost[n] = 2 * (share + PROCESS_START_S)
+    for name, obs in runs.items():
+        seconds = sorted(s for s, _ in obs)[len(obs) // 2]
+        fixed = all(it == 1 for _, it in obs)
+        one = seconds if fixed else max(seconds, ADAPTIVE_RUNS * confirm_min_time)
+        cost[name] = 2 * (PROCESS_START_S + one)
     return cost
 
 
@@ -311,11 +324,9 @@ def timing_stages(sides, work, cfg: GateConfig, runs_dir: Path, log):
                 per_round[lab][b] = per_round[lab].get(b, []) + rs
         return datasets(conf.per_side)
 
-    by_group = {(b, pin): names for b, ns in work for pin, names in gaterun.groups(ns)}
-    rows, stages = two_stage(datasets(screen.per_side), confirm, cfg.settings,
-                             cost=round_cost(by_group, screen.seconds, float(
-                                 CONFIRM_MIN_TIME[cfg.tier]) / float(
-                                 runmod.TIERS[rc.tier]["min_time"])),
+    screen_sets = datasets(screen.per_side)
+    rows, stages = two_stage(screen_sets, confirm, cfg.settings,
+                             cost=round_cost(screen_sets, float(CONFIRM_MIN_TIME[cfg.tier])),
                              base_rounds=cfg.confirm_rounds or CONFIRM_ROUNDS[cfg.tier],
                              budget=cfg.confirm_budget(), log=log)
     merged = {lab: {b: merge_rounds(rs) for b, rs in by.items()}

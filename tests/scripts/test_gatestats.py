@@ -151,3 +151,15 @@ def test_budget_keeps_the_largest_suspects():
     keep = gate.fit_budget(picked, cost, lambda k: 10, 25.0)
     assert [r["name"] for r in keep] == ["a", "b"]
     assert gate.fit_budget(picked, cost, lambda k: 10, 5.0) == []
+
+
+def test_round_cost_tells_fixed_from_adaptive_benchmarks():
+    def rows(name, ns, iters, n=3):
+        return [{"name": f"{name}/real_time", "run_type": "iteration", "real_time": ns,
+                 "time_unit": "ns", "iterations": iters, "process": r} for r in range(n)]
+    data = {"context": {}, "benchmarks": rows("skynet/x/n:1000000", 60e6, 1) +
+            rows("switch/bare_call", 8000.0, 2500)}
+    cost = gate.round_cost({"base": [("b", data)], "cand": []}, 0.1)
+    # fixed: one 60 ms tree per process; adaptive: ~2 x 0.1 s measuring; both sides
+    assert cost["skynet/x/n:1000000"] == pytest.approx(2 * (gate.PROCESS_START_S + 0.06))
+    assert cost["switch/bare_call"] == pytest.approx(2 * (gate.PROCESS_START_S + 0.2))
