@@ -155,8 +155,9 @@ def add_gate_parsers(sub) -> None:
                    help="seed of the per-round base/cand order (default 1)")
     g.add_argument("--timeout", type=positive_float, metavar="SECONDS",
                    help="watchdog limit per bench process")
-    g.add_argument("--callgrind-iterations", type=positive_int, default=10, metavar="N",
-                   help="callgrind: runs with N and 2N iterations (default 10)")
+    g.add_argument("--callgrind-iterations", type=positive_int, default=1, metavar="N",
+                   help="callgrind: the first probe runs N and 2N iterations (default 1); "
+                        "N then grows until the difference is 20M instructions")
     g.add_argument("--cand-define", action="append", metavar="NAME=VALUE",
                    help="extra CMake option for the candidate build only, e.g. "
                         "SY_TEST_SLOWDOWN=25 to prove the gate catches a slowdown")
