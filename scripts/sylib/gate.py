@@ -56,7 +56,7 @@ from . import intervals
 from . import policy as policymod
 from . import run as runmod
 from .gaterun import GateError, Side, merge_rounds
-from .results import InputError, atomic_write_json, atomic_write_text
+from .results import TIME_UNIT_NS, InputError, atomic_write_json, atomic_write_text
 from .verdicts import render, summary_line
 
 REPO = buildmod.REPO
@@ -81,7 +81,6 @@ CONFIRM_MIN_TIME = {"quick": "0.1", "full": "0.3"}
 CONFIRM_BUDGET = {"quick": 150.0, "full": 900.0}
 PROCESS_START_S = 0.05   # a bench process's fixed cost, for that prediction
 ADAPTIVE_RUNS = 2.0      # an adaptive benchmark runs ~2x its measuring time (estimation first)
-TIME_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 DEFAULT_SEED = 1
 WORKTREE_BASE = "."                             # --base .: both sides from the working tree
 # What `gate --quick` (and --callgrind) gates when no --filter is given: the
@@ -178,7 +177,8 @@ def round_cost(screen_sets: dict, confirm_min_time: float) -> dict:
             t = e.get("real_time")
             if not isinstance(t, (int, float)) or e.get("error_occurred"):
                 continue
-            seconds = t * TIME_UNIT_S.get(e.get("time_unit", "ns"), 1e-9) * e.get("iterations", 1)
+            ns = t * TIME_UNIT_NS.get(e.get("time_unit", "ns"), 1.0)
+            seconds = ns * 1e-9 * e.get("iterations", 1)
             runs.setdefault(compare.entry_key(e), []).append((seconds, e.get("iterations", 1)))
     cost = {}
     for name, obs in runs.items():
