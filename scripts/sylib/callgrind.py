@@ -55,9 +55,14 @@ def exclusion(name: str) -> str | None:
     return None
 
 
+def escape_name(name: str) -> str:
+    """A benchmark name as a literal inside a --benchmark_filter regex."""
+    return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", name)
+
+
 def exact_filter(name: str) -> str:
     """A --benchmark_filter regex matching exactly this benchmark."""
-    return "^" + re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", name) + "(/|$)"
+    return "^" + escape_name(name) + "(/|$)"
 
 
 def valgrind() -> str:

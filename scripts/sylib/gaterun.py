@@ -144,8 +144,7 @@ def plan(base: Side, cand: Side, rc: runmod.RunConfig, targets) -> tuple[list, l
 
 def exact_alternation(names: list[str]) -> str:
     """A --benchmark_filter regex matching exactly these benchmarks."""
-    return "^(" + "|".join(re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", n) for n in names) + \
-        ")(/|$)"
+    return "^(" + "|".join(cg.escape_name(n) for n in names) + ")(/|$)"
 
 
 def groups(names: list[str]) -> list[tuple[bool, list[str]]]:
