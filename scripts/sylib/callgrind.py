@@ -104,6 +104,21 @@ def per_unit(ir_n: int, ir_2n: int, n: int) -> float | None:
 per_iteration = per_unit
 
 
+MAX_GROWTH_STEPS = 3     # probe, then at most this many larger N
+
+
+def next_iterations(ir_n: int, ir_2n: int, n: int) -> int:
+    """The N to try next after an N-vs-2N pair: n itself when the difference
+    already reaches TARGET_DELTA_IR; from the estimate per iteration when it
+    is measurable; x100 when the probe drowned in jitter (<= 0)."""
+    d = ir_2n - ir_n
+    if d >= TARGET_DELTA_IR or n >= MAX_ITERATIONS:
+        return n
+    if d <= 0:
+        return min(MAX_ITERATIONS, n * 100)
+    return iterations_for(d / n, n)
+
+
 def unmeasurable(ir_n: int, ir_2n: int) -> str | None:
     """Why the N-to-2N difference is no count to report, or None."""
     d = ir_2n - ir_n

@@ -289,14 +289,19 @@ def callgrind_benchmark(sides: list[Side], bench: str, key: str, n0: int, extra:
     try:
         mode, n = "iterations", n0
         totals, datas = callgrind_runs(base, bench, key, n, extra, limit, runs_dir, mode)
-        fixed = cg.fixed_iterations(datas[n], n)
+        # The 2N run tells: asked 2N and ran fewer, the bench fixes its count.
+        fixed = cg.fixed_iterations(datas[2 * n], 2 * n)
         if fixed:                      # Iterations(k) in the bench: vary repetitions instead
             mode, n = "repetitions", cg.REPETITION_PAIR
             totals, datas = callgrind_runs(base, bench, key, n, extra, limit, runs_dir, mode)
-        est = cg.per_unit(totals[n], totals[2 * n], n)
-        if mode == "iterations" and est and cg.iterations_for(est, n) > n:
-            n = cg.iterations_for(est, n)
-            totals, datas = callgrind_runs(base, bench, key, n, extra, limit, runs_dir, mode)
+        else:
+            for _ in range(cg.MAX_GROWTH_STEPS):
+                grown = cg.next_iterations(totals[n], totals[2 * n], n)
+                if grown <= n:
+                    break
+                n = grown
+                totals, datas = callgrind_runs(base, bench, key, n, extra, limit, runs_dir,
+                                               mode)
         measured = {base.label: (totals, datas)}
         for current in sides[1:]:
             measured[current.label] = callgrind_runs(current, bench, key, n, extra, limit,

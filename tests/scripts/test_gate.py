@@ -312,3 +312,14 @@ def test_self_test_counts_hits_and_false_alarms(tmp_path):
                                                   "target": target, "machine": "m-1"})
     assert "| A/A | 2 | 1 (A/A runs that flag anything) | 50% | <= 5% |" in md
     assert "| +25% | 2 | 1 (runs that flag the 25% slowdown) | 50% | >= 90% | 1 | 2.0 |" in md
+
+
+def test_callgrind_grows_n_past_jitter_and_sees_fixed_counts_from_the_2n_run():
+    # a 300-instruction benchmark probed at 1 vs 2 iterations drowns in jitter
+    assert callgrind.next_iterations(5_000_000, 4_999_900, 1) == 100
+    assert callgrind.next_iterations(5_000_000, 5_030_000, 100) == \
+        callgrind.iterations_for(300, 100)                           # 20M / 300
+    assert callgrind.next_iterations(5_000_000, 30_000_000, 1) == 1   # already enough
+    # Iterations(1): asked for 1 and 2, ran 1 both times -> fixed, seen on the 2N run
+    one = {"benchmarks": [{"name": "skynet/x", "run_type": "iteration", "iterations": 1}]}
+    assert callgrind.fixed_iterations(one, 2) == 1
