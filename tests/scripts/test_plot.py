@@ -218,15 +218,15 @@ def test_plain_google_benchmark_file_draws_nothing_and_says_why(tmp_path):
     assert any("BM_One" in n for n in rendered.notes)
 
 
-def test_median_ci_is_a_bootstrap_of_the_median():
+def test_median_ci_is_the_order_statistic_interval():
     st = tidy.summarize([3.0, 1.0, 2.0])
     assert (st.median, st.lo, st.hi, st.n) == (2.0, 1.0, 3.0, 3)
-    assert tidy.summarize([3.0, 1.0, 2.0]) == st           # seeded: reproducible
-    one = tidy.summarize([5.0])
-    assert one.median == 5.0 and math.isnan(one.lo)
+    assert st.level == 0.75                     # [min, max] of 3: 1 - 2 / 2**3, not 95%
+    two = tidy.summarize([5.0, 6.0])            # below MIN_PROCESSES: no interval
+    assert two.median == 5.5 and math.isnan(two.lo) and math.isnan(two.hi)
     assert tidy.summarize([]) is None
-    wide = tidy.summarize(list(range(1, 101)))
-    assert 40 < wide.lo < wide.median < wide.hi < 61
+    wide = tidy.summarize(list(range(1, 101)))  # binomial(100, 1/2) order statistics
+    assert (wide.lo, wide.hi) == (40.0, 61.0) and 0.95 <= wide.level < 0.97
 
 
 def test_format_picks_units():

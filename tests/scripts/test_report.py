@@ -4,6 +4,7 @@ and a self-contained report.html; the `report` command and the run hook.
 """
 import io
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -193,16 +194,19 @@ def test_after_run_hook_never_raises(tmp_path):
 
 
 def _skynet_file(tmp_path, rows):
-    """rows: {name: (iterations, [ms per repetition])} -> a GB JSON file."""
+    """rows: {name: (iterations, [[ms per repetition] per process])} -> a GB JSON
+    file whose rows carry their process, as `run` writes them."""
     entries = []
-    for name, (iters, times) in rows.items():
+    for name, (iters, processes) in rows.items():
         gb = f"{name}/real_time"
-        for i, ms in enumerate(times):
-            entries.append({"name": gb, "run_name": gb, "run_type": "iteration",
-                            "repetitions": len(times), "repetition_index": i, "threads": 1,
-                            "iterations": iters, "real_time": ms * 1e6, "cpu_time": ms * 1e6,
-                            "time_unit": "ns", "tasks": 1111111.0,
-                            "checksum": 499999500000.0})
+        for p, times in enumerate(processes):
+            for i, ms in enumerate(times):
+                entries.append({"name": gb, "run_name": gb, "run_type": "iteration",
+                                "repetitions": len(times), "repetition_index": i,
+                                "process": p, "threads": 1,
+                                "iterations": iters, "real_time": ms * 1e6, "cpu_time": ms * 1e6,
+                                "time_unit": "ns", "tasks": 1111111.0,
+                                "checksum": 499999500000.0})
     path = tmp_path / "skynet.json"
     path.write_text(json.dumps({"context": {}, "benchmarks": entries}))
     return path
@@ -210,24 +214,41 @@ def _skynet_file(tmp_path, rows):
 
 def test_cold_repetition_is_shown_apart_for_one_iteration_rows(tmp_path):
     res = tidy.load(_skynet_file(tmp_path, {
-        "skynet/coroutine/n:1000000/workers:1/iterations:1": (1, [200.0, 100.0, 104.0, 98.0]),
-        "skynet/fiber/n:10000/workers:1": (50, [9.0, 8.0, 8.5])}))
+        "skynet/coroutine/n:1000000/workers:1/iterations:1":
+            (1, [[200.0, 100.0], [210.0, 104.0], [190.0, 98.0]]),
+        "skynet/fiber/n:10000/workers:1": (50, [[9.0, 8.0], [8.5, 8.4], [8.6, 8.8]])}))
     t, rows = table(res, "skynet")
     assert "rep 0 (cold)" in t.columns and "steady median (reps 1+)" in t.columns
     by_model = {r["model"]: r for r in rows}
     cold = by_model["coroutine workers:1"]
-    assert cold["rep 0 (cold)"] == "200 ms"
+    assert cold["rep 0 (cold)"] == "200 ms"          # median over processes of each rep 0
     assert cold["steady median (reps 1+)"] == "100 ms"
-    assert cold["time (ms)"] == "102 ms"          # the plain median keeps every repetition
+    assert cold["time (ms)"] == "150 ms"          # median over processes of each one's median
+    assert cold["n"] == "3"                       # processes, not repetitions
     warm = by_model["fiber workers:1"]              # many iterations: warmed up in rep 0
     assert warm["rep 0 (cold)"] == "—" and warm["steady median (reps 1+)"] == "—"
 
 
-def test_no_cold_columns_without_enough_one_iteration_repetitions(tmp_path):
+def test_no_cold_columns_with_one_repetition_per_process(tmp_path):
     res = tidy.load(_skynet_file(tmp_path, {
-        "skynet/coroutine/n:1000000/workers:1/iterations:1": (1, [200.0, 100.0])}))
+        "skynet/coroutine/n:1000000/workers:1/iterations:1": (1, [[200.0], [100.0], [104.0]])}))
     t, _ = table(res, "skynet")
     assert "rep 0 (cold)" not in t.columns
+
+
+def test_interval_is_over_processes_not_repetitions(tmp_path):
+    """Five repetitions from one process are one sample: no interval; five
+    processes give the order-statistic interval [min, max] at 93.75%."""
+    one = tidy.load(_skynet_file(tmp_path, {
+        "skynet/fiber/n:10000/workers:1": (50, [[9.0, 8.0, 8.5, 8.4, 8.6]])}))
+    b = one.benches[0]
+    st = b.stat(tidy.TIME_MS)
+    assert st.n == 1 and math.isnan(st.lo)
+    five = tidy.load(_skynet_file(tmp_path, {
+        "skynet/fiber/n:10000/workers:1": (50, [[9.0], [8.0], [8.5], [8.4], [8.6]])}))
+    st = five.benches[0].stat(tidy.TIME_MS)
+    assert (st.n, st.lo, st.hi, st.median) == (5, 8.0, 9.0, 8.5)
+    assert st.level == pytest.approx(0.9375)
 
 
 def test_header_shows_the_machine_facts_of_the_calibrate_step():
