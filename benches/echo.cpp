@@ -56,8 +56,11 @@ constexpr int kSmokeConns[] = {1, 10};
 constexpr int kQuickConns[] = {1, 10, 100};
 constexpr int kFullConns[] = {1, 10, 100, 1000};
 constexpr int kSmokeSizes[] = {64};
-constexpr int kFullSizes[] = {64, 1024, 16384};
-constexpr int kOpenRatesPct[] = {25, 50, 75, 90, 100};
+// The full run takes every echo row from 3 processes (process-level
+// repetitions); to stay within its budget the sweep dropped size 1024 (64 B and
+// 16 KiB bracket it) and the open loop's 75% point.
+constexpr int kFullSizes[] = {64, 16384};
+constexpr int kOpenRatesPct[] = {25, 50, 90, 100};
 constexpr int kOpenConns = 100;
 constexpr int kOpenSize = 64;
 constexpr double kServerStartTimeoutS = 10;

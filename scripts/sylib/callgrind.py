@@ -14,12 +14,11 @@ threads on one core), so such benchmarks are excluded with the reason.
 """
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 from pathlib import Path
 
-from .results import InputError, parse_name, several_threads
+from .results import InputError, escape_name, parse_name, several_threads
 
 # The first probe: 1 and 2 iterations estimate the cost per iteration cheaply
 # (a spawn of 1e6 tasks is ~2 s an iteration under callgrind), then N is
@@ -53,11 +52,6 @@ def exclusion(name: str) -> str | None:
         return (f"{why}: syscalls and scheduling, not instructions (callgrind serialises "
                 "threads)")
     return None
-
-
-def escape_name(name: str) -> str:
-    """A benchmark name as a literal inside a --benchmark_filter regex."""
-    return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", name)
 
 
 def exact_filter(name: str) -> str:

@@ -18,7 +18,8 @@ from .tidy import Bench, Results, fmt, num
 
 THRESHOLDS_FILE = Path(__file__).with_name("claims.toml")
 RUN = "scripts/switchyard run"
-VERDICTS = ("holds", "holds only when", "mixed", "refuted", "not measured")
+VERDICTS = ("holds", "holds only when", "mixed", "refuted", "too close to call", "not measured")
+CLOSE = "too close to call"
 
 LOOP_MODELS = tidy.LOOP_MODELS
 STACKLESS = ("coroutine", "coroutine_uring")
@@ -94,31 +95,141 @@ def show(value, unit: str) -> str:
     return fmt(value, unit)
 
 
+def show_interval(value, lo, hi, unit: str) -> str:
+    """'1.52× [1.41, 1.60]', or the value alone without an interval."""
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return show(value, unit)
+    return f"{show(value, unit)} [{show(lo, unit)}, {show(hi, unit)}]"
+
+
 @dataclass
 class Figure:
     what: str
     value: float
     unit: str                    # ns ms B /s x count threads tasks
-    passed: bool | None = None   # None: context, not judged
+    passed: bool | None = None   # None: context, not judged (or too close to call: `close`)
+    lo: float = math.nan         # interval over rounds (processes), when there is one
+    hi: float = math.nan
+    close: bool = False          # judged, and the interval straddles the threshold
 
     @property
     def text(self) -> str:
-        mark = "" if self.passed is None else (PASS if self.passed else FAIL)
-        return f"{mark}{self.what}: {show(self.value, self.unit)}"
+        mark = "≈ " if self.close else "" if self.passed is None else \
+            (PASS if self.passed else FAIL)
+        return f"{mark}{self.what}: {show_interval(self.value, self.lo, self.hi, self.unit)}"
 
 
 @dataclass
 class Case:
-    """One judged comparison; attrs say what separates passing from failing."""
+    """One judged comparison; attrs say what separates passing from failing.
+    passed is None when the case is too close to call: its interval (over
+    rounds of processes) has values on both sides of the threshold, or there
+    is no interval (fewer than tidy.MIN_PROCESSES rounds)."""
     label: str
     attrs: dict
     value: float
     unit: str
-    passed: bool
+    passed: bool | None
+    lo: float = math.nan
+    hi: float = math.nan
 
     @property
     def figure(self) -> Figure:
-        return Figure(self.label, self.value, self.unit, self.passed)
+        return Figure(self.label, self.value, self.unit, self.passed, self.lo, self.hi,
+                      close=self.passed is None)
+
+
+# ---- estimates over rounds -------------------------------------------------------------
+# A run makes every benchmark in rounds (sylib.run): round r's processes ran at
+# about the same time, so a figure built from several rows (a ratio, a
+# difference) is computed per round and its interval is the order-statistic
+# interval of the median over rounds (tidy.summarize). Rows that do not share
+# at least tidy.MIN_PROCESSES rounds give a point value without an interval.
+
+@dataclass(frozen=True)
+class Est:
+    per: dict                    # round (process key) -> value
+
+    @property
+    def stat(self):
+        return tidy.summarize(self.per.values())
+
+    @property
+    def value(self) -> float:
+        st = self.stat
+        return st.median if st else math.nan
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        st = self.stat
+        return (st.lo, st.hi) if st else (math.nan, math.nan)
+
+    def map(self, fn) -> "Est":
+        return Est({k: fn(v) for k, v in self.per.items()})
+
+
+def est(b: Bench | None, fn) -> Est | None:
+    """The value of fn per round (median within a round's process)."""
+    if b is None:
+        return None
+    per = tidy.per_process(b, fn)
+    return Est(per) if per else None
+
+
+def combine(op, *ests: Est | None) -> Est | None:
+    """op applied round by round over the rounds all estimates share; with
+    fewer than tidy.MIN_PROCESSES shared rounds, op of their medians (a point,
+    no interval)."""
+    if any(e is None for e in ests):
+        return None
+    common = set.intersection(*(set(e.per) for e in ests))
+    if len(common) >= tidy.MIN_PROCESSES:
+        order = [k for k in ests[0].per if k in common]
+        per = {k: op(*(e.per[k] for e in ests)) for k in order}
+    else:
+        per = {"point": op(*(e.value for e in ests))}
+    per = {k: v for k, v in per.items() if v is not None and math.isfinite(v)}
+    return Est(per) if per else None
+
+
+def ratio(a: Est | None, b: Est | None) -> Est | None:
+    return combine(lambda x, y: x / y if y else None, a, b)
+
+
+def decide(e: Est, rule: tuple) -> bool | None:
+    """True / False when the whole interval is on one side of the rule's
+    threshold, None (too close to call) when it straddles it or there is no
+    interval. rule: ('>=', t), ('<=', t), ('>', t), ('<', t), ('in', lo, hi)."""
+    lo, hi = e.interval
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    op, *t = rule
+    if op == ">=":
+        return True if lo >= t[0] else False if hi < t[0] else None
+    if op == "<=":
+        return True if hi <= t[0] else False if lo > t[0] else None
+    if op == ">":
+        return True if lo > t[0] else False if hi <= t[0] else None
+    if op == "<":
+        return True if hi < t[0] else False if lo >= t[0] else None
+    if op == "in":
+        return True if t[0] <= lo and hi <= t[1] else \
+            False if hi < t[0] or lo > t[1] else None
+    raise ValueError(f"unknown rule {rule!r}")
+
+
+def all_of(*decisions: bool | None) -> bool | None:
+    """Several conditions that must all hold: False if any is False, None if
+    any is undecided, else True."""
+    if any(d is False for d in decisions):
+        return False
+    return None if any(d is None for d in decisions) else True
+
+
+def case(label: str, attrs: dict, e: Est, unit: str, rule: tuple) -> Case:
+    """A case judged on its interval (see decide)."""
+    lo, hi = e.interval
+    return Case(label, attrs, e.value, unit, decide(e, rule), lo, hi)
 
 
 @dataclass
@@ -176,11 +287,12 @@ class Evaluated:
     passed: int = 0             # cases passing
     total: int = 0              # cases judged
     parts: list = field(default_factory=list)   # [Part] when the claim has parts
+    close: int = 0              # cases too close to call (counted in total)
 
     @property
     def verdict_text(self) -> str:
         text = f"{self.verdict} {self.condition}" if self.condition else self.verdict
-        return f"{text} ({self.passed}/{self.total})" if self.total else text
+        return f"{text} ({counts(self.passed, self.total, self.close)})" if self.total else text
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -197,9 +309,14 @@ def rows(res: Results, workload: str, models=None, **params) -> list[Bench]:
             and all(b.params.get(k) == v for k, v in params.items())]
 
 
+def counts(passed: int, total: int, close: int) -> str:
+    """'3/4 pass, 1 too close to call'."""
+    return f"{passed}/{total} pass" + (f", {close} {CLOSE}" if close else "")
+
+
 def med(b: Bench, fn) -> float | None:
-    """Median over the repetitions of fn(repetition)."""
-    st = tidy.summarize(fn(r) for r in b.reps)
+    """Median over processes of each process's median of fn(repetition)."""
+    st = b.stat(tidy.Metric("", "", "", "lower", fn)) if b else None
     return st.median if st else None
 
 
@@ -233,7 +350,7 @@ def either(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 def tally(evaluated: list[Evaluated]) -> str:
-    """'3 hold, 5 hold only when, 1 mixed, 1 refuted, 3 not measured'."""
+    """'3 hold, 5 hold only when, 1 mixed, 1 refuted, 1 too close to call, 1 not measured'."""
     plural = {"holds": "hold", "holds only when": "hold only when"}
     counts = [(sum(e.verdict == v for e in evaluated), plural.get(v, v)) for v in VERDICTS]
     return ", ".join(f"{n} {v}" for n, v in counts if n)

@@ -1,17 +1,20 @@
 """The checks of the claims: each turns results into cases (one judged
 comparison each) or says what is missing. Pure functions of (Results, Limits).
+A measured figure is an Est (per round of bench processes) and is judged on
+its interval (claimbase.case); counts that are exact (lost updates, OS
+threads, tasks completed) are judged on their worst value.
 """
 from __future__ import annotations
 
 import math
 
 from . import tidy
-from .claimbase import (GO_PEERS, LOOP_MODELS, MULTI_THREAD_PARAMS, OFFLOAD_MODE, PINNED,
-                        SERVER_PAIR_IGNORES, SERVERS, STACKFUL, STACKLESS, THREAD_CONTROLS,
-                        THREAD_HANDOFFS, UVLOOP_PARTS, UVLOOP_PEERS, UVLOOPS, Case, Figure,
-                        Limits, Measured, absent, counter, med, param_num, rows, show, valued,
+from .claimbase import (LOOP_MODELS, MULTI_THREAD_PARAMS, OFFLOAD_MODE, PINNED, STACKFUL,
+                        STACKLESS, THREAD_CONTROLS, THREAD_HANDOFFS, Case, Figure,
+                        Limits, Measured, absent, all_of, case, counter, decide, est,
+                        med, param_num, ratio, rows, show, show_interval, valued,
                         worst)
-from .tidy import Bench, Results, fmt, num
+from .tidy import Bench, Results, num
 
 # ---- the checks ----------------------------------------------------------------------
 
@@ -42,12 +45,13 @@ def measure_switch_cost(res: Results, t: Limits) -> Measured:
     m = Measured(context=[Figure(f"cheapest {cls} thread hand-off ({b.label()})", v, "ns")
                           for cls, (b, v) in sorted(cheapest.items())])
     m.context += [Figure(f"{b.model} ({coroutine_kind(b.model)})", v, "ns") for b, v in coros]
-    for b, v in coros:
-        for cls, (hb, hv) in sorted(cheapest.items()):
-            ratio = hv / v
-            m.cases.append(Case(f"{b.model} vs {cls} {hb.label()}",
-                                {"pin": cls, "kind": coroutine_kind(b.model), "model": b.model},
-                                ratio, "x", ratio >= t["min_advantage"]))
+    for b, _ in coros:
+        for cls, (hb, _) in sorted(cheapest.items()):
+            r = ratio(est(hb, tidy.NS_PER_SWITCH.fn), est(b, tidy.NS_PER_SWITCH.fn))
+            if r is not None:
+                m.cases.append(case(f"{b.model} vs {cls} {hb.label()}",
+                                    {"pin": cls, "kind": coroutine_kind(b.model),
+                                     "model": b.model}, r, "x", (">=", t["min_advantage"])))
     return m
 
 
@@ -56,9 +60,9 @@ def measure_switch_rate(res: Results, t: Limits) -> Measured:
     if not coros:
         return Measured(missing=absent(res, "switch", "stackless switch (switch/coroutine, "
                                                        "switch/coroutine_uring)"))
-    return Measured([Case(f"{b.model} switches per second", {"model": b.model},
-                          tidy.NS_PER_S / v, "/s", tidy.NS_PER_S / v >= t["min_rate_per_s"])
-                     for b, v in coros])
+    return Measured([case(f"{b.model} switches per second", {"model": b.model},
+                          est(b, tidy.NS_PER_SWITCH.fn).map(lambda v: tidy.NS_PER_S / v), "/s",
+                          (">=", t["min_rate_per_s"])) for b, _ in coros])
 
 
 def measure_single_thread(res: Results, t: Limits) -> Measured:
@@ -107,14 +111,14 @@ def measure_io_waits(res: Results, t: Limits) -> Measured:
         return Measured(missing=absent(res, "sleep", "sleep/<loop model>/mode:burst row with "
                                                      f"n >= {t['min_concurrent']:g}"))
     cases, context = [], []
-    for b, wall in vals:
+    for b, _ in vals:
         n = param_num(b, "n")
         create = med(b, counter("create_over_t"))
-        waits = wall - create if create is not None else wall
+        waits = est(b, lambda r: r["wall_over_t"] - r.get("create_over_t", 0.0)
+                    if "wall_over_t" in r else None)
         where = f"{b.model} n:{b.params['n']} sleep_ms:{b.params.get('sleep_ms', '?')}"
-        cases.append(Case(f"{where} waits/T (wall − creation; one after another: {n:g})",
-                          {"model": b.model, "n": n}, waits, "x",
-                          waits <= t["max_wall_over_t"]))
+        cases.append(case(f"{where} waits/T (wall − creation; one after another: {n:g})",
+                          {"model": b.model, "n": n}, waits, "x", ("<=", t["max_wall_over_t"])))
         if create is not None and create > 0.05:
             context.append(Figure(f"{where} creating the tasks / T", create, "x"))
     return Measured(cases, context + echo_overlap(res))
@@ -148,14 +152,17 @@ def measure_no_sync_overhead(res: Results, t: Limits) -> Measured:
     missing += [f"locks/thread/sync:{k}/suspend:0 row" for k, v in synced.items() if not v]
     if missing:
         return Measured(missing=absent(res, "locks", ", no ".join(missing)))
-    cheapest = {k: min(v for _, v in found) for k, found in synced.items()}
-    m = Measured(context=[Figure(f"thread+{k} per update", v, "ns") for k, v in cheapest.items()])
+    cheapest = {k: min(found, key=lambda bv: bv[1]) for k, found in synced.items()}
+    m = Measured(context=[Figure(f"thread+{k} per update", v, "ns")
+                          for k, (_, v) in cheapest.items()])
     m.context += [Figure(f"{b.model} without locks per update", v, "ns") for b, v in loops]
-    for b, v in loops:
-        for kind, tv in cheapest.items():
-            m.cases.append(Case(f"thread+{kind} over {b.model} without locks",
-                                {"against": kind, "model": b.model}, tv / v, "x",
-                                tv / v >= t["min_overhead"]))
+    for b, _ in loops:
+        for kind, (tb, _) in cheapest.items():
+            r = ratio(est(tb, per_update), est(b, per_update))
+            if r is not None:
+                m.cases.append(case(f"thread+{kind} over {b.model} without locks",
+                                    {"against": kind, "model": b.model}, r, "x",
+                                    (">=", t["min_overhead"])))
     return m
 
 
@@ -165,20 +172,21 @@ def largest_n(benches) -> dict[float, Bench]:
 
 def measure_scalability(res: Results, t: Limits) -> Measured:
     m, missing = Measured(), []
-    mem = {b.model: v for b, v in valued(rows(res, "memory", LOOP_MODELS + ("thread",)),
-                                         counter("bytes_per_task"))}
+    per_task = counter("bytes_per_task")
+    mem = {b.model: est(b, per_task) for b, v in valued(rows(res, "memory",
+                                                              LOOP_MODELS + ("thread",)), per_task)}
     thread_mem = mem.pop("thread", None)
     if not mem:
         missing.append(("memory", "memory/<loop model>/n:<N> row with bytes_per_task"))
     if thread_mem is None:
         missing.append(("memory", "memory/thread/n:<N> row with bytes_per_task"))
     for model, v in mem.items():
-        m.cases.append(Case(f"{model} bytes per task", {"model": model, "part": "memory"},
-                            v, "B", v <= t["max_bytes_per_task"]))
-        if thread_mem is not None:
-            m.cases.append(Case(f"thread over {model} bytes per task",
+        m.cases.append(case(f"{model} bytes per task", {"model": model, "part": "memory"},
+                            v, "B", ("<=", t["max_bytes_per_task"])))
+        if thread_mem is not None and (r := ratio(thread_mem, v)) is not None:
+            m.cases.append(case(f"thread over {model} bytes per task",
                                 {"model": model, "part": "memory vs thread"},
-                                thread_mem / v, "x", thread_mem / v >= t["min_memory_advantage"]))
+                                r, "x", (">=", t["min_memory_advantage"])))
     thread_spawn = largest_n(rows(res, "spawn", ("thread",)))
     spawn_cases = 0
     for model in LOOP_MODELS:
@@ -187,12 +195,12 @@ def measure_scalability(res: Results, t: Limits) -> Measured:
         if not common:
             continue
         n = max(common)
-        tv, v = med(thread_spawn[n], tidy.NS_PER_TASK.fn), med(mine[n], tidy.NS_PER_TASK.fn)
-        if tv and v:
+        r = ratio(est(thread_spawn[n], tidy.NS_PER_TASK.fn), est(mine[n], tidy.NS_PER_TASK.fn))
+        if r is not None:
             spawn_cases += 1
-            m.cases.append(Case(f"thread over {model} ns per spawned task at n:{n:g}",
-                                {"model": model, "part": "spawn vs thread"}, tv / v, "x",
-                                tv / v >= t["min_spawn_advantage"]))
+            m.cases.append(case(f"thread over {model} ns per spawned task at n:{n:g}",
+                                {"model": model, "part": "spawn vs thread"}, r, "x",
+                                (">=", t["min_spawn_advantage"])))
     if not spawn_cases:
         missing.append(("spawn", "spawn/<loop model>/n:<N> and spawn/thread/n:<N> rows "
                                  "with a common N"))
@@ -221,12 +229,13 @@ def measure_scalability(res: Results, t: Limits) -> Measured:
         return Measured(missing="; ".join(absent(res, w, ", no ".join(whats))
                                           for w, whats in by_workload.items()))
     if thread_mem is not None:
-        m.context.append(Figure("thread bytes per task", thread_mem, "B"))
+        m.context.append(Figure("thread bytes per task", thread_mem.value, "B"))
     return m
 
 
 def own_speedups(mc: list[Bench], models, keys=MULTI_THREAD_PARAMS) -> list[tuple]:
-    """[(bench, n, speed-up over the same model's n:1 row)] for rows with n >= 2."""
+    """[(bench, n, speed-up over the same model's n:1 row: an Est per round)]
+    for rows with n >= 2."""
     time_ns = counter("time_ns")
     out = []
     for b in mc:
@@ -239,9 +248,9 @@ def own_speedups(mc: list[Bench], models, keys=MULTI_THREAD_PARAMS) -> list[tupl
         one = next((o for o in mc if o.model == b.model and param_num(o, key) == 1
                     and {k: v for k, v in o.params.items() if k != key} ==
                     {k: v for k, v in b.params.items() if k != key}), None)
-        t1, tn = (med(one, time_ns) if one else None), med(b, time_ns)
-        if t1 and tn:
-            out.append((b, n, t1 / tn))
+        s = ratio(est(one, time_ns), est(b, time_ns))
+        if s is not None:
+            out.append((b, n, s))
     return out
 
 
@@ -263,16 +272,20 @@ def measure_multicore(res: Results, t: Limits) -> Measured:
     if not controls:
         return Measured(missing="no multicore/pool/workers:N or multicore/thread/threads:N "
                                 "row with N >= 2 beside its N = 1 row")
-    best, _, top = max(controls, key=lambda c: c[2])
-    if top <= t["min_speedup"]:
-        return Measured(missing=f"no model scaled on this machine (best: {best.label()} "
-                                f"{top:.2f}×); needs at least 2 idle cores")
-    cases = [Case(f"{b.model} loops:{n:g} over its own loops:1 (can coroutines use {n:g} "
-                  "cores?)", {"model": b.model, "loops": n}, s, "x", s <= t["min_speedup"])
+    best, _, top_est = max(controls, key=lambda c: c[2].value)
+    top = top_est.value
+    if decide(top_est, (">", t["min_speedup"])) is not True:
+        lo, hi = top_est.interval
+        return Measured(missing=f"no model scaled past {t['min_speedup']:g}× on this machine, "
+                                f"interval included (best: {best.label()} "
+                                f"{show_interval(top, lo, hi, 'x')}); needs at least 2 idle cores")
+    cases = [case(f"{b.model} loops:{n:g} over its own loops:1 (can coroutines use {n:g} "
+                  "cores?)", {"model": b.model, "loops": n}, s, "x", ("<=", t["min_speedup"]))
              for b, n, s in loops]
     context = [Figure("one loop is one thread: its speed-up over itself is 1× by "
                       "construction", 1.0, "x"),
-               Figure(f"control {best.label()} over its own n:1", top, "x")]
+               Figure(f"control {best.label()} over its own n:1", top, "x", None,
+                      *top_est.interval)]
     return Measured(cases, context)
 
 
@@ -281,28 +294,28 @@ def measure_blocking(res: Results, t: Limits) -> Measured:
     m = Measured()
     for b in rows(res, "blocking", LOOP_MODELS):
         k, mode = param_num(b, "k"), b.params.get("mode")
-        wall = med(b, counter("wall_ms"))
-        if k is None or wall is None:
+        wall, gap = est(b, counter("wall_ms")), est(b, counter("heartbeat_max_gap_ms"))
+        if k is None or wall is None or gap is None:
             continue
         attrs = {"mode": mode, "model": b.model, "k": k}
+        lo, hi = wall.interval
         if mode == "direct":
-            gap = med(b, counter("heartbeat_max_gap_ms"))
-            if gap is None:
-                continue
-            blocked = wall >= frac * k * block and gap >= frac * block
+            blocked = all_of(decide(wall, (">=", frac * k * block)),
+                             decide(gap, (">=", frac * block)))
             m.cases.append(Case(f"{b.model} direct k:{k:g} wall (heartbeat gap "
-                                f"{show(gap, 'ms')}; blocked if >= {show(frac * k * block, 'ms')})",
-                                attrs, wall, "ms", blocked))
+                                f"{show(gap.value, 'ms')}; blocked if >= "
+                                f"{show(frac * k * block, 'ms')})",
+                                attrs, wall.value, "ms", blocked, lo, hi))
         elif mode == OFFLOAD_MODE:
             pool = med(b, counter("pool_size"))
-            gap = med(b, counter("heartbeat_max_gap_ms"))
-            if not pool or gap is None:
+            if not pool:
                 continue
             bound = t["max_offload_factor"] * math.ceil(k / pool) * block
-            restored = wall <= bound and gap < frac * block
+            restored = all_of(decide(wall, ("<=", bound)), decide(gap, ("<", frac * block)))
             m.cases.append(Case(f"{b.model} offload k:{k:g} pool:{pool:g} wall (heartbeat gap "
-                                f"{show(gap, 'ms')}; restored if <= {show(bound, 'ms')} and gap "
-                                f"< {show(frac * block, 'ms')})", attrs, wall, "ms", not restored))
+                                f"{show(gap.value, 'ms')}; restored if <= {show(bound, 'ms')} "
+                                f"and gap < {show(frac * block, 'ms')})", attrs, wall.value, "ms",
+                                None if restored is None else not restored, lo, hi))
     have = {c.attrs["mode"] for c in m.cases}
     missing = [f"blocking/<loop model>/mode:{mode}/k:<K> row" for mode in ("direct", OFFLOAD_MODE)
                if mode not in have]
@@ -314,93 +327,18 @@ def measure_compute_yield(res: Results, t: Limits) -> Measured:
     steps = tidy.STEPS_PER_S.fn
     for model in LOOP_MODELS:
         by_every = {b.params.get("yield_every"): b for b in rows(res, "compute", (model,))}
-        base = med(by_every["none"], steps) if "none" in by_every else None
+        base = est(by_every.get("none"), steps)
         for gran, every, limit in (("fine", t["fine_every"], t["min_fine_slowdown"]),
                                    ("coarse", t["coarse_every"], t["max_coarse_slowdown"])):
             b = next((b for e, b in by_every.items() if num(e) == every), None)
-            v = med(b, steps) if b else None
-            if not (base and v):
+            slow = ratio(base, est(b, steps))
+            if slow is None:
                 continue
-            slow = base / v
-            degraded = slow >= limit if gran == "fine" else slow > limit
-            m.cases.append(Case(f"{model} no-yield over yield_every:{every:g} steps/s",
-                                {"granularity": gran, "model": model}, slow, "x", degraded))
+            m.cases.append(case(f"{model} no-yield over yield_every:{every:g} steps/s",
+                                {"granularity": gran, "model": model}, slow, "x",
+                                (">=" if gran == "fine" else ">", limit)))
     if not m.cases:
         return Measured(missing=absent(res, "compute", "compute/<loop model>/yield_every:none "
                                                        f"with yield_every:{t['fine_every']:g} or "
                                                        f"{t['coarse_every']:g}"))
     return m
-
-
-def closed_echo(res: Results, model: str) -> dict[tuple, float]:
-    """(conns, size) -> msgs/s of closed-loop echo rows that are not client-bound."""
-    return {(b.params.get("conns"), b.params.get("size")): v
-            for b, v in valued(rows(res, "echo", (model,), mode="closed"),
-                               counter("msgs_per_second")) if "client_bound" not in b.marks}
-
-
-def median_ratio(mine: dict, theirs: dict) -> tuple[float, int] | None:
-    """Median over the configurations both ran of mine/theirs, and their number."""
-    common = [k for k in mine if k in theirs and theirs[k] > 0]
-    if not common:
-        return None
-    st = tidy.summarize(mine[k] / theirs[k] for k in common)
-    return st.median, len(common)
-
-
-def measure_uvloop(res: Results, t: Limits) -> Measured:
-    echo = {m: e for m in UVLOOPS + sum(UVLOOP_PEERS, ()) if (e := closed_echo(res, m))}
-    missing = [] if any(u in echo for u in UVLOOPS) else ["echo/py_uvloop[_proto]"]
-    missing += [f"echo/{'|'.join(models)}" for models in UVLOOP_PEERS
-                if not any(p in echo for p in models)]
-    if missing:
-        return Measured(missing=absent(res, "echo", ", no ".join(missing) +
-                                       " closed-loop rows (not client-bound)"))
-    m = Measured()
-    for u in (u for u in UVLOOPS if u in echo):
-        for peer in (p for models in UVLOOP_PEERS for p in models if p in echo):
-            got = median_ratio(echo[u], echo[peer])
-            if got is None:
-                continue
-            ratio, n = got
-            ok = t["comparable_low"] <= ratio <= t["comparable_high"] if peer in GO_PEERS \
-                else ratio >= t["min_advantage"]
-            m.cases.append(Case(f"{u} over {peer} msgs/s (median of {n} configs)",
-                                {"peer": peer, "uvloop": u, "part": UVLOOP_PARTS[peer]},
-                                ratio, "x", ok))
-    if not m.cases:
-        return Measured(missing="uvloop and its peers ran no closed-loop echo configuration "
-                                "in common")
-    return m
-
-
-def measure_real_servers(res: Results, t: Limits) -> Measured:
-    m = Measured()
-    for server in SERVERS:
-        # Every concurrent row against the sequential row of the same model and
-        # other params: one case per concurrency (10 and 100 are both claims).
-        sequential: dict[tuple, float] = {}
-        concurrent: dict[tuple, list] = {}
-        for b, v in valued(res.ok(server), tidy.REQ_PER_S.fn):
-            key = (b.model,) + tuple(sorted((k, p) for k, p in b.params.items()
-                                            if k not in SERVER_PAIR_IGNORES))
-            if b.params.get("mode") == "sequential":
-                sequential[key] = v
-            elif b.params.get("mode") == "concurrent":
-                concurrent.setdefault(key, []).append((b, v))
-        for key, rows in concurrent.items():
-            if key not in sequential:
-                continue
-            seq = sequential[key]
-            for b, conc in rows:
-                label = b.label(skip=("mode",))
-                m.cases.append(Case(f"{label} concurrent over sequential requests/s",
-                                    {"server": server, "model": b.model,
-                                     "concurrency": b.params.get("concurrency")},
-                                    conc / seq, "x", conc / seq >= t["min_gain"]))
-    if not m.cases:
-        return Measured(missing="no redis|http/<model>/mode:sequential and mode:concurrent "
-                                "pair with the counter requests")
-    return m
-
-

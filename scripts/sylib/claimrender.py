@@ -6,15 +6,20 @@ import html
 from typing import Callable
 
 from .claimbase import (MAX_MD_FIGURES, TERMINAL_FIGURES, TERMINAL_WIDTH, Evaluated, Figure,
-                        either, tally)
+                        counts, either, tally)
 from .tidy import Results
 
 # ---- rendering -----------------------------------------------------------------------
 
 VOCABULARY = ("Verdicts: **holds** (every case meets the threshold), **holds only when "
               "<condition>** (some do; the condition says which), **mixed** (some do and "
-              "no parameter separates them), **refuted** (none do); (k/n) counts the cases "
-              "that pass; a claim made of several claims gets a verdict per part; "
+              "no parameter separates them), **refuted** (none do), **too close to call** "
+              "(no case is decided); (k/n pass) counts the cases that pass. A figure's "
+              "[interval] is the order-statistic interval of its median over rounds of bench "
+              "processes (each round's processes ran at about the same time, so a ratio is "
+              "taken within a round); a case is decided only when the interval lies on one "
+              "side of its threshold, else it is too close to call (≈) and the verdict reads "
+              "the decided cases. A claim made of several claims gets a verdict per part; "
               "**not measured** (the rows the check needs are missing; the command that "
               "measures them is given). Computed only from the numbers of these results "
               "and the thresholds in `scripts/sylib/claims.toml`.")
@@ -55,7 +60,7 @@ def md_table(evaluated: list[Evaluated], chart_file: Callable) -> list[str]:
         figures = "<br>".join(_cell(x) for x in figure_lines(e, MAX_MD_FIGURES))
         lines.append(f"| {e.id} | {_cell(e.claim)} | {_cell(e.check)} | {figures} | "
                      f"**{_cell(e.verdict)}**{' ' + _cell(e.condition) if e.condition else ''}"
-                     f"{f' ({e.passed}/{e.total})' if e.total else ''} | {chart} |")
+                     f"{f' ({counts(e.passed, e.total, e.close)})' if e.total else ''} | {chart} |")
     return lines
 
 
@@ -86,7 +91,7 @@ def html_section(evaluated: list[Evaluated], chart_anchor: Callable) -> str:
         figures = "<br>".join(e_(x) for x in figure_lines(e))
         verdict = f"<strong>{e_(e.verdict)}</strong>" + (f" {e_(e.condition)}" if e.condition
                                                          else "") + \
-            (f" ({e.passed}/{e.total})" if e.total else "")
+            (f" ({counts(e.passed, e.total, e.close)})" if e.total else "")
         rows.append(f"<tr><td>{e.id}</td><td class=\"text\">{e_(e.claim)}</td>"
                     f"<td class=\"text\">{e_(e.check)}</td><td class=\"text\">{figures}</td>"
                     f"<td class=\"text\">{verdict}</td><td class=\"text\">{chart}</td></tr>")

@@ -13,6 +13,12 @@ follows from them alone:
     mixed                     some pass and no attribute separates them (never
                               an enumeration of cases dressed as a condition)
     refuted                   no case passes
+    too close to call         no case is decided
+
+A case is decided only when the interval of its figure (over rounds of bench
+processes: claimbase.Est) lies on one side of its threshold; else it is too
+close to call, shown with ≈ and counted, and the rules above read the decided
+cases only.
 
 Every verdict carries k/n, the cases passing. A claim that is several claims
 (claim 11: >= 2x node, >= 2x gevent, ~ Go; claim 7: memory, spawn cost, a
@@ -37,13 +43,15 @@ from pathlib import Path
 
 from . import tidy
 from .claimbase import *  # noqa: F401,F403 -- claims.X stays the public vocabulary
-from .claimbase import (LOOP_MODELS, MAX_LISTED_CASES, THRESHOLDS_FILE, VERDICTS, Case, Claim,
-                        Evaluated, Limits, Split, either, load_thresholds, tally)
+from .claimbase import (CLOSE, LOOP_MODELS, MAX_LISTED_CASES, THRESHOLDS_FILE, VERDICTS, Case,
+                        Claim, Evaluated, Limits, Split, counts, either, load_thresholds, tally)
 from .claimchecks import *  # noqa: F401,F403
 from .claimchecks import (measure_blocking, measure_compute_yield, measure_io_waits,
                           measure_multicore, measure_no_lock, measure_no_sync_overhead,
-                          measure_real_servers, measure_scalability, measure_single_thread,
-                          measure_switch_cost, measure_switch_rate, measure_uvloop)
+                          measure_scalability, measure_single_thread, measure_switch_cost,
+                          measure_switch_rate)
+from .claimio import *  # noqa: F401,F403
+from .claimio import measure_real_servers, measure_uvloop
 from .claimrender import *  # noqa: F401,F403
 from .claimrender import markdown, terminal
 from .results import InputError, atomic_write_text
@@ -225,11 +233,12 @@ class Part:
     condition: str
     passed: int
     total: int
+    close: int = 0
 
     @property
     def text(self) -> str:
         cond = f" {self.condition}" if self.condition else ""
-        return f"{self.name}: {self.verdict}{cond} ({self.passed}/{self.total})"
+        return f"{self.name}: {self.verdict}{cond} ({counts(self.passed, self.total, self.close)})"
 
 
 def condition(splits, cases: list[Case], t: Limits) -> str | None:
@@ -255,6 +264,9 @@ def condition(splits, cases: list[Case], t: Limits) -> str | None:
 
 
 def judge(claim: Claim, cases: list[Case], t: Limits) -> tuple[str, str]:
+    cases = [c for c in cases if c.passed is not None]       # the decided ones
+    if not cases:
+        return CLOSE, ""
     if claim.decide and (decided := claim.decide(cases)):
         return decided
     passed = sum(c.passed for c in cases)
@@ -273,7 +285,8 @@ def parts_of(claim: Claim, cases: list[Case], t: Limits) -> list[Part]:
     for name in names:
         mine = [c for c in cases if c.attrs.get("part") == name]
         verdict, cond = judge(dataclasses.replace(claim, decide=None), mine, t)
-        out.append(Part(name, verdict, cond, sum(c.passed for c in mine), len(mine)))
+        out.append(Part(name, verdict, cond, sum(c.passed is True for c in mine), len(mine),
+                        sum(c.passed is None for c in mine)))
     return out
 
 
@@ -287,8 +300,9 @@ def evaluate_one(claim: Claim, res: Results, thresholds: dict[str, Limits]) -> E
     return Evaluated(claim.id, claim.title, claim.text, claim.check.format_map(_Fields(t)),
                      claim.reads, verdict, cond, m.context + [c.figure for c in m.cases],
                      list(claim.charts), list(claim.tables), claim.command, m.missing,
-                     passed=sum(c.passed for c in m.cases), total=len(m.cases),
-                     parts=[] if m.missing else parts_of(claim, m.cases, t))
+                     passed=sum(c.passed is True for c in m.cases), total=len(m.cases),
+                     parts=[] if m.missing else parts_of(claim, m.cases, t),
+                     close=sum(c.passed is None for c in m.cases))
 
 
 def evaluate(res: Results, thresholds: dict[str, Limits]) -> list[Evaluated]:

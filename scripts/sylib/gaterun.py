@@ -32,7 +32,8 @@ from . import fingerprint as fpmod
 from . import procs
 from . import run as runmod
 from .results import INSTRUCTIONS_KEY
-from .results import InputError, atomic_write_json, base_name, several_threads
+from .results import (InputError, atomic_write_json, base_name, exact_alternation,
+                      pin_groups)
 
 REPO = buildmod.REPO
 # Only the benches: no unit tests, no sanitizers, never the test-only slowdown
@@ -142,27 +143,7 @@ def plan(base: Side, cand: Side, rc: runmod.RunConfig, targets) -> tuple[list, l
     return out, notes
 
 
-def exact_alternation(names: list[str]) -> str:
-    """A --benchmark_filter regex matching exactly these benchmarks."""
-    return "^(" + "|".join(cg.escape_name(n) for n in names) + ")(/|$)"
-
-
-def groups(names: list[str]) -> list[tuple[bool, list[str]]]:
-    """[(pinned, names)]: single-threaded benchmarks (pinned to one CPU) and
-    multi-threaded ones (full CPU mask), each run as processes of their own."""
-    single = [n for n in names if several_threads(n) is None]
-    multi = [n for n in names if several_threads(n) is not None]
-    return [(pin, ns) for pin, ns in ((True, single), (False, multi)) if ns]
-
-
 # ---- timing rounds ------------------------------------------------------------------
-
-def annotate(data: dict, **fields) -> dict:
-    """Every iteration row of a round's JSON, with `fields` added."""
-    rows = [{**e, **fields} for e in data.get("benchmarks", [])
-            if e.get("run_type") != "aggregate"]
-    return {"context": data.get("context") or {}, "benchmarks": rows}
-
 
 def merge_rounds(rounds: list[dict]) -> dict:
     """Per-round GB JSON of one bench -> one GB JSON with every repetition."""
@@ -220,7 +201,8 @@ def run_rounds(sides: list[Side], work: list, *, rc: runmod.RunConfig, stage: in
     min_time = min_time or runmod.TIERS[rc.tier]["min_time"]
     cpus = cpus or sorted(os.sched_getaffinity(0))
     out = Rounds({s.label: {b: [] for b, _ in work} for s in sides})
-    jobs = [(bench, pin, names) for bench, names in work for pin, names in groups(names)]
+    jobs = [(bench, pin, names) for bench, names in work
+            for pin, names in pin_groups(bench, names)]
     spent, done, total = 0.0, 0, rounds * len(jobs)
     for r in range(rounds):
         key = first_round + r
@@ -241,7 +223,7 @@ def run_rounds(sides: list[Side], work: list, *, rc: runmod.RunConfig, stage: in
                 outcome, data, problem = run_process(cmd, d / f"{stem}.log", rc.limit(), raw,
                                                      bench, [cpu] if pin else None)
                 out.per_side[side.label][bench].append(
-                    annotate(data, process=key, cpu=cpu if pin else -1, stage=stage))
+                    runmod.annotate(data, process=key, cpu=cpu if pin else -1, stage=stage))
                 out.seconds.setdefault((bench, pin), []).append(outcome.seconds)
                 if problem:
                     out.problems.append((side.label, f"bench_{bench} round {key + 1}: {problem} "

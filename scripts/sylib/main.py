@@ -56,7 +56,11 @@ def make_parser() -> Parser:
     r.add_argument("--models", metavar="LIST",
                    help=f"comma-separated models ({','.join(MODELS)}); baselines always run")
     r.add_argument("--repetitions", type=positive_int, metavar="N",
-                   help="repetitions per benchmark (default 5, quick 3)")
+                   help="repetitions per bench process (default 1; skynet and sleep 2: "
+                        "a cold and a steady one)")
+    r.add_argument("--processes", type=positive_int, metavar="N",
+                   help="bench processes per benchmark, in rounds (default 5, echo/redis/"
+                        "http/pybench 3; quick 3); intervals need at least 3")
     r.add_argument("--timeout", type=positive_float, metavar="SECONDS",
                    help="watchdog limit per bench process (default 600, quick 180)")
     r.add_argument("--out", type=Path, metavar="DIR",
@@ -277,7 +281,8 @@ def main(argv=None) -> int:
             from sylib import run
             cfg = run.RunConfig(quick=args.quick, filter=args.filter,
                                 models=run.parse_models(args.models),
-                                repetitions=args.repetitions, timeout=args.timeout,
+                                repetitions=args.repetitions, processes=args.processes,
+                                timeout=args.timeout,
                                 out=args.out, peers=not args.no_peers)
             if args.build_dir:
                 cfg.build_dir = args.build_dir.resolve()

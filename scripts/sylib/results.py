@@ -100,6 +100,35 @@ def several_threads(name: str) -> str | None:
     return None
 
 
+# Benches that place their own server and load processes on CPUs: a process
+# running them is never pinned to one CPU (that would put server and load on it).
+SELF_PLACING = ("echo", "redis", "http")
+
+
+def pinnable(bench: str, name: str) -> bool:
+    """May the process that runs this benchmark be pinned to one CPU? Not when
+    it runs several threads by design or places its own processes."""
+    return bench not in SELF_PLACING and several_threads(name) is None
+
+
+def pin_groups(bench: str, names: list[str]) -> list[tuple[bool, list[str]]]:
+    """[(pinned, names)]: the benchmarks a process pinned to one CPU runs and
+    those a process with the full CPU mask runs; empty groups left out."""
+    pin = [n for n in names if pinnable(bench, n)]
+    free = [n for n in names if not pinnable(bench, n)]
+    return [(p, ns) for p, ns in ((True, pin), (False, free)) if ns]
+
+
+def escape_name(name: str) -> str:
+    """A benchmark name as a literal inside a --benchmark_filter regex."""
+    return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", name)
+
+
+def exact_alternation(names: list[str]) -> str:
+    """A --benchmark_filter regex matching exactly these benchmarks."""
+    return "^(" + "|".join(escape_name(n) for n in names) + ")(/|$)"
+
+
 def validate_gb(data, source: str) -> dict:
     if not isinstance(data, dict):
         raise InputError(f"{source}: not Google Benchmark JSON (top level is not an object)")

@@ -1,79 +1,39 @@
 """`switchyard run`: build, run every bench executable under a watchdog,
 write Google Benchmark JSON (+ fingerprint) into a results directory.
+
+Repetitions come from separate processes (MEASURING.md: the variance lives
+between processes). The run is a series of rounds; round r runs every bench
+executable once, in the same order, so the r-th process of every benchmark
+ran at about the same time as the r-th process of the others (A, B, C, A, B,
+C, ...), and a ratio between two benchmarks can be paired by round. In each
+round a bench executable runs as up to two processes: its single-threaded
+benchmarks pinned to one CPU (alternating between rounds), and the ones that
+run several threads by design, or place their own server and load processes
+(echo, redis, http), with the full CPU mask. Every row carries `process` (its
+round) and `cpu` (-1: not pinned); the Google Benchmark JSON shape is
+otherwise unchanged, all rounds of a bench merged into <bench>.json.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
-import re
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import build as buildmod
 from . import fingerprint as fpmod
 from . import peers as peersmod
 from . import procs
-from .results import (MODELS, InputError, atomic_write_json, is_failure, is_skip,
-                      salvage_partial, validate_gb)
+from .results import InputError, atomic_write_json, base_name
+from .runplan import (COLD_FIRST, FEWER_PROCESSES, MIN_PROCESSES, TIERS, BenchRecord,  # noqa: F401
+                      Job, RunConfig, annotate, bench_args, bench_command, check_filter,
+                      collect_output, jobs_of_round, list_benchmarks, parse_models,
+                      summarize_entries)
 
 REPO = buildmod.REPO
 RESULTS_ROOT = REPO / "results"
-
-# Per bench-process limits and sizes by tier. The full run is sized to finish
-# in about 15 minutes on 2 cores, --quick in about 3.
-TIERS = {
-    "quick": {"timeout": 180.0, "repetitions": 3, "min_time": "0.02"},
-    "full": {"timeout": 600.0, "repetitions": 5, "min_time": "0.15"},
-}
-
-
-@dataclass
-class RunConfig:
-    quick: bool = False
-    filter: str | None = None
-    models: list[str] | None = None
-    repetitions: int | None = None
-    timeout: float | None = None
-    out: Path | None = None
-    build_dir: Path = REPO / "build"
-    extra_env: dict = field(default_factory=dict)
-    peers: bool = True          # --no-peers: no peer echo servers, no pybench
-
-    @property
-    def tier(self) -> str:
-        return "quick" if self.quick else "full"
-
-    def reps(self) -> int:
-        return self.repetitions or TIERS[self.tier]["repetitions"]
-
-    def limit(self) -> float:
-        return self.timeout or TIERS[self.tier]["timeout"]
-
-
-def parse_models(text: str | None) -> list[str] | None:
-    """'a,b' -> ['a', 'b']; unknown names raise InputError."""
-    if text is None:
-        return None
-    models = [m.strip() for m in text.split(",") if m.strip()]
-    if not models:
-        raise InputError("--models: empty list (known: " + ", ".join(MODELS) + ")")
-    unknown = [m for m in models if m not in MODELS]
-    if unknown:
-        raise InputError(f"--models: unknown model '{unknown[0]}' (known: {', '.join(MODELS)})")
-    return models
-
-
-def check_filter(regex: str | None) -> None:
-    if regex is None:
-        return
-    try:
-        re.compile(regex)
-    except re.error as e:
-        raise InputError(f"--filter: not a valid regular expression: {e}") from None
-
 
 def prepare_out(out: Path) -> Path:
     """Create the output directory and prove it is writable, before any bench runs."""
@@ -103,40 +63,6 @@ def update_latest(out: Path) -> None:
         os.replace(tmp, link)
     except OSError as e:
         print(f"switchyard: could not update {link}: {e.strerror}", file=sys.stderr)
-
-
-def bench_args(cfg: RunConfig) -> list[str]:
-    args = ["--benchmark_color=false"]
-    if cfg.quick:
-        args.append("--sy_quick")
-    if cfg.filter:
-        args.append(f"--benchmark_filter={cfg.filter}")
-    if cfg.models:
-        args.append("--sy_models=" + ",".join(cfg.models))
-    if cfg.repetitions:   # asked for: also benches with their own count (echo) follow it
-        args.append(f"--sy_repetitions={cfg.repetitions}")
-    return args
-
-
-def list_benchmarks(exe: Path, cfg: RunConfig) -> list[str]:
-    r = subprocess.run([str(exe), "--benchmark_list_tests=true", *bench_args(cfg)],
-                       capture_output=True, text=True, timeout=60)
-    if r.returncode != 0:
-        msg = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
-        raise InputError(f"{exe.name}: cannot list benchmarks: {msg}")
-    return [l for l in r.stdout.splitlines() if l.strip()]
-
-
-def bench_command(bench: str, exe: Path, raw: Path, cfg: RunConfig) -> tuple[list[str], str]:
-    """The command of one bench process writing its JSON to `raw`, and how
-    results show it (without the output file)."""
-    if bench == peersmod.PYBENCH:
-        shown = peersmod.microbench_command(cfg.tier, filter=cfg.filter, repetitions=cfg.reps())
-        return shown + ["--out", str(raw)], " ".join(shown)
-    cmd = [str(exe), f"--benchmark_out={raw}", "--benchmark_out_format=json",
-           f"--benchmark_repetitions={cfg.reps()}",
-           f"--benchmark_min_time={TIERS[cfg.tier]['min_time']}", *bench_args(cfg)]
-    return cmd, " ".join(cmd[:1] + cmd[3:])
 
 
 def process_label(bench: str) -> str:
@@ -210,30 +136,6 @@ def calibrate(build_dir: Path, log=sys.stderr) -> dict:
     return facts
 
 
-def summarize_entries(data: dict) -> tuple[list[dict], list[dict]]:
-    fails = [{"name": b["name"], "reason": b.get("error_message", "")}
-             for b in data.get("benchmarks", []) if is_failure(b)]
-    skips = [{"name": b["name"], "reason": b.get("error_message", "")[len("skipped: "):]}
-             for b in data.get("benchmarks", []) if is_skip(b)]
-    # one entry per benchmark, not per repetition
-    dedup = lambda xs: list({x["name"]: x for x in xs}.values())
-    return dedup(fails), dedup(skips)
-
-
-def collect_output(raw_json: Path, outcome: procs.Outcome, bench: str) -> dict:
-    """The bench's JSON, or what can be salvaged from a killed process."""
-    text = raw_json.read_text() if raw_json.exists() else ""
-    data = None
-    if text.strip():
-        try:
-            data = validate_gb(json.loads(text), str(raw_json))
-        except (ValueError, InputError):
-            data = salvage_partial(text)
-    if data is None:
-        data = {"context": {}, "benchmarks": []}
-    return data
-
-
 def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
     check_filter(cfg.filter)
     out = prepare_out(cfg.out) if cfg.out else None
@@ -256,18 +158,21 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
     plan = []
     for bench in manifest.get("benches", []):
         exe = cfg.build_dir / "benches" / f"bench_{bench}"
-        names = list_benchmarks(exe, cfg)
+        names = [base_name(n) for n in list_benchmarks(exe, cfg)]
         if names:
-            plan.append((bench, exe, len(names)))
+            plan.append((bench, exe, names))
     if cfg.peers:
         names = peersmod.list_microbench(cfg.tier, cfg.filter)
         if names:
-            plan.append((peersmod.PYBENCH, peersmod.MICROBENCH, len(names)))
+            plan.append((peersmod.PYBENCH, peersmod.MICROBENCH, names))
     if not plan:
         what = f"--filter '{cfg.filter}'" if cfg.filter else "the selection"
         if cfg.models:
             what += f" with --models {','.join(cfg.models)}"
         raise InputError(f"{what} matches no benchmark (see README: Workloads)")
+    if cfg.processes and cfg.processes < MIN_PROCESSES:
+        print(f"switchyard: --processes {cfg.processes}: fewer than {MIN_PROCESSES} processes "
+              "per benchmark, so no result gets an interval", file=log)
 
     fp = fpmod.collect(REPO, manifest, probe_uring(cfg.build_dir))
     fp["facts"] = calibrate(cfg.build_dir, log)
@@ -280,55 +185,68 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     env = dict(os.environ, **peersmod.bench_env(cfg.build_dir, enabled=cfg.peers),
                **cfg.extra_env)
-    records = []
-    previous = load_previous_seconds({"tier": cfg.tier, "filter": cfg.filter,
-                                      "models": cfg.models, "repetitions": cfg.reps()})
+    selection = {"tier": cfg.tier, "filter": cfg.filter, "models": cfg.models,
+                 "repetitions": cfg.repetitions, "processes": cfg.processes}
+    rounds = max(cfg.procs(b) for b, _, _ in plan)
+    schedule = [job for r in range(rounds) for job in jobs_of_round(plan, r, cfg)]
+    jobs_per_bench: dict[str, int] = {}
+    for job in schedule:
+        jobs_per_bench[job.bench] = jobs_per_bench.get(job.bench, 0) + 1
+    previous = {b: s / jobs_per_bench[b] for b, s in load_previous_seconds(selection).items()
+                if b in jobs_per_bench}
+    cpus = sorted(os.sched_getaffinity(0))
+    benches = {b: BenchRecord(b, len(names)) for b, _, names in plan}
     done: list[tuple[str, float]] = []
-    for i, (bench, exe, count) in enumerate(plan, 1):
-        raw = out / f".{bench}.raw.json"
-        cmd, shown = bench_command(bench, exe, raw, cfg)
-        outcome = procs.run(cmd, timeout=cfg.limit(), log_path=str(out / "logs" / f"{bench}.log"),
-                            env=env)
-        done.append((bench, outcome.seconds))
-        data = collect_output(raw, outcome, bench)
+    for i, job in enumerate(schedule, 1):
+        rec = benches[job.bench]
+        if rec.stopped:
+            done.append((job.bench, 0.0))
+            continue
+        cpu = cpus[job.round % len(cpus)] if job.pinned else -1
+        stem = f"{job.bench}.r{job.round + 1}{'' if job.pinned or not job.names else '.free'}"
+        raw = out / f".{stem}.raw.json"
+        log_name = f"logs/{stem}.log"
+        cmd, shown = bench_command(job, raw, cfg)
+        outcome = procs.run(cmd, timeout=cfg.limit(), log_path=str(out / log_name), env=env,
+                            cpus=[cpu] if cpu >= 0 else None)
+        done.append((job.bench, outcome.seconds))
+        data = collect_output(raw, outcome, job.bench)
         try:
             raw.unlink()
         except OSError:
             pass
-        fails, skips = summarize_entries(data)
-        status, reason = outcome.status, outcome.reason
-        if outcome.ok and fails:
-            status, reason = "failed", f"{len(fails)} benchmark(s) failed their checks"
-        elif outcome.status == "failed" and fails:
-            reason = f"{len(fails)} benchmark(s) failed their checks"
-        data.setdefault("context", {})
-        if "timer_slack_ns" in data["context"]:      # what the bench process set
+        rec.add(job, cpu, outcome, data, shown, log_name)
+        remaining = [j.bench for j in schedule[i:] if not benches[j.bench].stopped]
+        eta = eta_seconds(done, remaining, previous)
+        line = (f"[{i}/{len(schedule)}] {process_label(job.bench)} round {job.round + 1}/"
+                f"{cfg.procs(job.bench)}{f' CPU {cpu}' if cpu >= 0 else ''}  "
+                f"{outcome.seconds:.1f} s  (ETA {fmt_duration(eta)})")
+        if rec.stopped:
+            line += f"  {rec.status.upper()}: {rec.reason}"
+        print(line, file=log, flush=True)
+
+    records = []
+    for bench, rec in benches.items():
+        data = rec.merged()
+        if "timer_slack_ns" in data["context"]:      # what the bench processes set
             fp.setdefault("timer_slack_ns", data["context"]["timer_slack_ns"])
         data["context"]["fingerprint"] = fp
         data["context"]["switchyard"] = {
-            "bench": bench, "status": status, "reason": reason, "tier": cfg.tier,
-            "repetitions": cfg.reps(), "seconds": round(outcome.seconds, 3),
-            "command": shown,
+            "bench": bench, "status": rec.status, "reason": rec.reason, "tier": cfg.tier,
+            "repetitions": cfg.reps(bench), "processes": len(rec.processes),
+            "seconds": round(rec.seconds, 3), "command": rec.commands[0] if rec.commands else "",
+            "commands": rec.commands,
         }
         atomic_write_json(out / f"{bench}.json", data)
-        records.append({"bench": bench, "status": status, "reason": reason,
-                        "seconds": round(outcome.seconds, 3), "benchmarks": count,
-                        "json": f"{bench}.json", "log": f"logs/{bench}.log",
-                        "failures": fails, "skips": skips})
-        eta = eta_seconds(done, [b for b, _, _ in plan[i:]], previous)
-        line = (f"[{i}/{len(plan)}] {process_label(bench)}  {outcome.seconds:.1f} s  "
-                f"(ETA {fmt_duration(eta)})")
-        if status != "ok":
-            line += f"  {status.upper()}: {reason}"
-        print(line, file=log, flush=True)
+        records.append(rec.record())
 
     manifest_out = {
         "switchyard_run": 1,
         "started": started,
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "tier": cfg.tier,
-        "filter": cfg.filter, "models": cfg.models, "repetitions": cfg.reps(),
-        "timeout": cfg.limit(),
+        "filter": cfg.filter, "models": cfg.models, "repetitions": cfg.repetitions,
+        "processes": cfg.processes, "timeout": cfg.limit(),
         "fingerprint": fp,
         "models_skipped": skipped_models,
         "benches": records,
@@ -341,7 +259,8 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
 
     failed = [r for r in records if r["status"] != "ok"]
     nskips = sum(len(r["skips"]) for r in records)
-    print(f"switchyard: {len(records)} bench processes, {len(failed)} failed, "
+    print(f"switchyard: {len(records)} bench executables ({sum(len(r['processes']) for r in records)} "
+          f"processes), {len(failed)} failed, "
           f"{nskips} benchmark(s) skipped; results in {out}", file=log)
     for r in records:
         for s in r["skips"]:

@@ -2,6 +2,7 @@
 bench, records it and carries on; checks failing inside a bench fail the run.
 """
 import json
+import os
 import subprocess
 
 import pytest
@@ -49,7 +50,7 @@ def test_unwritable_out_fails_before_any_bench(tmp_path):
 def _run_selftest(tmp_path, build, fault, timeout="3"):
     out = tmp_path / "out"
     r = sy("run", "--build-dir", str(build), "--filter", "selftest|switch/bare_call",
-           "--timeout", timeout, "--repetitions", "1", "--quick", "--out", str(out),
+           "--timeout", timeout, "--processes", "1", "--quick", "--out", str(out),
            env=driver_env(SY_SELFTEST_FAULT=fault))
     manifest = json.loads((out / "run.json").read_text())
     status = {b["bench"]: b for b in manifest["benches"]}
@@ -97,7 +98,33 @@ def test_progress_line_format(tmp_path, selftest_build):
     assert r.returncode == 0, r.stderr
     lines = [l for l in r.stderr.splitlines() if l.startswith("[")]
     assert len(lines) == 2
-    assert lines[0].startswith("[1/2] bench_") and "(ETA " in lines[0]
+    assert lines[0].startswith("[1/2] bench_") and " round 1/1" in lines[0] and "(ETA " in lines[0]
+
+
+def test_repetitions_come_from_separate_pinned_processes_in_rounds(tmp_path, selftest_build):
+    """The default quick run: 3 rounds; every row says which round (process)
+    made it and which CPU that process was pinned to; pinned single-threaded
+    benchmarks alternate CPUs; a thread benchmark runs unpinned (cpu -1)."""
+    out = tmp_path / "out"
+    r = sy("run", "--build-dir", str(selftest_build), "--quick", "--no-peers", "--out", str(out),
+           "--filter", "^switch/(bare_call|thread/pin:none)/")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads((out / "switch.json").read_text())["benchmarks"]
+    by_name: dict = {}
+    for e in rows:
+        by_name.setdefault(e["run_name"], []).append(e)
+    bare = by_name["switch/bare_call/real_time"]
+    assert sorted(e["process"] for e in bare) == [0, 1, 2]
+    assert [e["repetition_index"] for e in bare] == [0, 1, 2]
+    cpus = sorted(os.sched_getaffinity(0))
+    assert [e["cpu"] for e in bare] == [cpus[p % len(cpus)] for p in (0, 1, 2)]
+    thread = by_name["switch/thread/pin:none/real_time"]
+    assert [e["cpu"] for e in thread] == [-1, -1, -1]
+    manifest = json.loads((out / "run.json").read_text())
+    procs = manifest["benches"][0]["processes"]
+    assert len(procs) == 6                            # 3 rounds x (pinned, unpinned)
+    assert not any(e.get("run_type") == "aggregate" for e in rows)
+    assert "processes), 0 failed" in r.stderr
 
 
 # ---- pure functions ----------------------------------------------------------------
@@ -172,6 +199,16 @@ def test_fmt_duration():
 def test_explicit_repetitions_reach_benches_with_their_own_count():
     assert "--sy_repetitions=7" in run.bench_args(run.RunConfig(repetitions=7))
     assert not any(a.startswith("--sy_repetitions") for a in run.bench_args(run.RunConfig()))
+    # a run's bench process: its repetitions per process (1; cold-first benches 2)
+    assert "--sy_repetitions=1" in run.bench_args(run.RunConfig(), "echo")
+    assert "--sy_repetitions=2" in run.bench_args(run.RunConfig(), "skynet")
+
+
+def test_process_plan_by_tier_and_bench():
+    full, quick = run.RunConfig(), run.RunConfig(quick=True)
+    assert full.procs("switch") == 5 and full.procs("echo") == 3
+    assert quick.procs("switch") == 3 and quick.procs("echo") == 3
+    assert run.RunConfig(processes=7).procs("echo") == 7
 
 
 @pytest.mark.parametrize("flag,needle", [

@@ -16,7 +16,7 @@ import pytest
 import conftest
 from conftest import REPO, driver_env, one_line_error
 
-from sylib import callgrind, deps, gate, gaterun, verdicts
+from sylib import callgrind, deps, gate, gaterun, results, verdicts
 from sylib.results import InputError
 
 PYTEST_GATE_DIR = REPO / "build-gate" / "pytest"
@@ -118,15 +118,22 @@ def test_side_order_is_random_but_balanced_over_each_two_rounds():
 def test_multi_threaded_benchmarks_are_not_pinned_to_one_cpu():
     names = ["switch/bare_call", "switch/futex/pin:cross", "skynet/pool/n:10/workers:2",
              "skynet/coroutine/n:10/workers:1", "multicore/coroutine/loops:2"]
-    assert gaterun.groups(names) == [
+    assert results.pin_groups("mixed", names) == [
         (True, ["switch/bare_call", "skynet/coroutine/n:10/workers:1"]),
         (False, ["switch/futex/pin:cross", "skynet/pool/n:10/workers:2",
                  "multicore/coroutine/loops:2"])]
 
 
+def test_benches_that_place_their_own_processes_are_never_pinned():
+    """bench_echo puts its server and load generator on two CPUs itself: a
+    pinned bench process would put both on one."""
+    assert results.pin_groups("echo", ["echo/coroutine/conns:1/size:64/mode:closed"]) == [
+        (False, ["echo/coroutine/conns:1/size:64/mode:closed"])]
+
+
 def test_exact_alternation_matches_only_the_names():
     import re
-    rx = re.compile(gaterun.exact_alternation(["switch/bare_call", "spawn/fiber/n:1"]))
+    rx = re.compile(results.exact_alternation(["switch/bare_call", "spawn/fiber/n:1"]))
     assert rx.search("switch/bare_call/real_time") and rx.search("spawn/fiber/n:1/real_time")
     assert not rx.search("spawn/fiber/n:10/real_time")
     assert not rx.search("switch/bare_call_x/real_time")
@@ -136,7 +143,7 @@ def test_annotated_rows_carry_round_cpu_and_stage():
     data = {"context": {"x": 1}, "benchmarks": [
         {"name": "a", "run_type": "iteration", "real_time": 1.0},
         {"name": "a_mean", "run_type": "aggregate", "real_time": 1.0}]}
-    out = gaterun.annotate(data, process=7, cpu=1, stage=2)
+    out = gaterun.runmod.annotate(data, process=7, cpu=1, stage=2)
     assert out["benchmarks"] == [{"name": "a", "run_type": "iteration", "real_time": 1.0,
                                   "process": 7, "cpu": 1, "stage": 2}]
 
