@@ -10,11 +10,17 @@
 //       of P% of that server's closed-loop maximum measured in this run;
 //       latency from each message's intended send time, so queueing shows.
 // One repetition = one load run (fixed duration after a warm-up). Counters:
-// msgs_per_second, bytes_per_second, p50/p90/p99/p999/max_us, server CPU and
-// syscalls per message (which compare servers fairly even when the client is
-// the bottleneck), client_cpu_pct and client_bound (the client used >= 95% of
+// msgs_per_second, bytes_per_second, p50/p90/p99/p999/max_us, server CPU per
+// message (which compares servers fairly even when the client is the
+// bottleneck), client_cpu_pct and client_bound (the client used >= 95% of
 // its core: the throughput is the client's, not the server's), msgs. Every
 // echoed byte is verified by the client; a mismatch fails the case.
+// Nothing is attached to the server during a timed run. With --sy_profile
+// (`run` passes it to its first round only) each closed-loop 64-byte case at
+// 10 and 100 connections is followed
+// by a shorter profiling pass of the same configuration with perf attached:
+// syscalls_per_msg, sc_<name>_per_msg per syscall name, and
+// profiled_server_cpu_ns_per_msg (what the profiler costs the server).
 // Why: the seed's promise is that coroutines "switch automatically on I/O"
 // and give single-thread concurrency that scales; closed-loop numbers alone
 // hide tail latency, hence the open-loop curve.
@@ -32,6 +38,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -62,6 +69,10 @@ constexpr int kSmokeSizes[] = {64};
 constexpr int kFullSizes[] = {64, 16384};
 constexpr int kOpenRatesPct[] = {25, 50, 90, 100};
 constexpr int kOpenConns = 100;
+// The configurations the profiling pass covers (its perf start-up costs ~1 s
+// per case): the closed-loop 64-byte rows at 10 and 100 connections.
+constexpr int kProfileConns[] = {10, 100};
+constexpr int kProfileSize = 64;
 constexpr int kOpenSize = 64;
 constexpr double kServerStartTimeoutS = 10;
 constexpr double kLoadSlackS = 30;  // beyond duration + warm-up, then killed
@@ -71,8 +82,15 @@ constexpr double kLoadSlackS = 30;  // beyond duration + warm-up, then killed
 // `run --repetitions N` (--sy_repetitions) overrides them.
 constexpr int kQuickRepetitions = 1, kFullRepetitions = 2;
 
-double duration_s() { return pick(0.2, 0.3, 0.4); }
-double warmup_s() { return pick(0.05, 0.1, 0.15); }
+// The measured window and the warm-up before it. Closed loop has the shorter
+// window in the full run (its figure is a throughput, steady within 0.3 s;
+// every echo row runs in 3 processes); open loop keeps the longer one for its
+// latency tail.
+double duration_s(const std::string& mode) { return pick(0.2, 0.3, mode == "open" ? 0.4 : 0.3); }
+double warmup_s() { return pick(0.05, 0.1, 0.1); }
+// The profiling pass (--sy_profile): shorter, its timing is not reported.
+double profile_duration_s() { return pick(0.1, 0.15, 0.2); }
+double profile_warmup_s() { return 0.05; }
 
 std::string exe_dir() {
     char buf[4096];
@@ -280,19 +298,23 @@ std::vector<server_spec> peer_specs() {
     return specs;
 }
 
-// One load run; returns its JSON or sets error.
+// One load run; returns its JSON or sets error. profile: the profiling pass
+// (perf attached to the server, shorter), never a timed run.
 json run_load(const server& srv, int conns, int size, const std::string& mode, double rate,
-              std::optional<int> cpu, std::string& error) {
+              std::optional<int> cpu, std::string& error, bool profile = false) {
+    const double duration = profile ? profile_duration_s() : duration_s(mode);
+    const double warmup = profile ? profile_warmup_s() : warmup_s();
     std::vector<std::string> argv = {exe_dir() + "/switchyard-load", "--port", std::to_string(srv.port),
                                      "--conns", std::to_string(conns), "--size", std::to_string(size),
-                                     "--mode", mode, "--duration", std::to_string(duration_s()),
-                                     "--warmup", std::to_string(warmup_s()), "--server-pid",
+                                     "--mode", mode, "--duration", std::to_string(duration),
+                                     "--warmup", std::to_string(warmup), "--server-pid",
                                      std::to_string(srv.proc->pid())};
     if (mode == "open") argv.insert(argv.end(), {"--rate", std::to_string(std::llround(rate))});
     if (cpu) argv.insert(argv.end(), {"--cpu", std::to_string(*cpu)});
+    if (profile) argv.push_back("--profile");
     child load(argv, error);
     if (!error.empty()) return {};
-    if (!load.read_until(duration_s() + warmup_s() + kLoadSlackS, [](const std::string&) { return false; })) {
+    if (!load.read_until(duration + warmup + kLoadSlackS, [](const std::string&) { return false; })) {
         error = "load generator timed out";
         return {};
     }
@@ -320,8 +342,30 @@ std::string key(const std::string& model, int conns, int size) {
 
 constexpr const char* kCounters[] = {"msgs_per_second", "bytes_per_second", "p50_us",  "p90_us",
                                      "p99_us",          "p999_us",          "max_us",  "server_cpu_ns_per_msg",
-                                     "syscalls_per_msg", "client_cpu_pct",  "client_busy_pct", "client_bound", "msgs",
+                                     "client_cpu_pct",  "client_busy_pct", "client_bound", "msgs",
                                      "rate_offered"};
+
+// The profiling pass of a closed-loop case, after its timed runs: the same
+// server and configuration with perf attached, shorter. Counters
+// syscalls_per_msg, sc_<name>_per_msg (per syscall name) and
+// profiled_server_cpu_ns_per_msg (the server's CPU per message with perf
+// attached: what profiling costs it); "" or why no profile.
+std::string profile_case(benchmark::State& state, const server& srv, int conns, int size,
+                         std::optional<int> client_cpu) {
+    std::string err;
+    json p = run_load(srv, conns, size, "closed", 0, client_cpu, err, true);
+    if (!err.empty()) return "profiling pass failed: " + err;
+    auto total = p.find("syscalls_per_msg");
+    if (total == p.end() || !total->is_number())
+        return "no syscall profile: " + p.value("syscalls_note", std::string("perf gave no count"));
+    sy::bench::counter(state, "syscalls_per_msg", total->get<double>());
+    if (auto cpu = p.find("server_cpu_ns_per_msg"); cpu != p.end() && cpu->is_number())
+        sy::bench::counter(state, "profiled_server_cpu_ns_per_msg", cpu->get<double>());
+    if (auto names = p.find("syscalls_per_msg_by_name"); names != p.end() && names->is_object())
+        for (const auto& [name, v] : names->items())
+            if (v.is_number()) sy::bench::counter(state, "sc_" + name + "_per_msg", v.get<double>());
+    return "";
+}
 
 void echo_case(benchmark::State& state, const server_spec& spec, int conns, int size,
                const std::string& mode, int rate_pct) {
@@ -352,7 +396,7 @@ void echo_case(benchmark::State& state, const server_spec& spec, int conns, int 
         json j = run_load(srv, conns, size, mode, rate, cpus.client, err);
         if (!err.empty()) return state.SkipWithError(err.c_str());
         if (j.value("verify_errors", 0) != 0) return state.SkipWithError("echoed bytes differ");
-        state.SetIterationTime(j.value("duration_s", duration_s()));
+        state.SetIterationTime(j.value("duration_s", duration_s(mode)));
         msgs += j.value("msgs", 0.0);
         last = std::move(j);
     }
@@ -361,6 +405,11 @@ void echo_case(benchmark::State& state, const server_spec& spec, int conns, int 
         auto it = last.find(c);
         if (it != last.end() && it->is_number()) sy::bench::counter(state, c, it->get<double>());
     }
+    std::string profile_note;
+    const bool profiled = std::find(std::begin(kProfileConns), std::end(kProfileConns), conns) !=
+                              std::end(kProfileConns) && size == kProfileSize;
+    if (mode == "closed" && profiled && sy::bench::opts().profile)
+        profile_note = profile_case(state, srv, conns, size, cpus.client);
     sy::bench::counter(state, "conns", conns);
     sy::bench::counter(state, "size", size);
     sy::bench::counter(state, "pinned", cpus.server ? 1 : 0);
@@ -369,6 +418,7 @@ void echo_case(benchmark::State& state, const server_spec& spec, int conns, int 
     std::string label = "client: " + last.value("io_path", std::string("?"));
     if (auto r = last.value("recv_mode", std::string()); !r.empty()) label += " " + r;
     if (auto paths = srv.io_paths(); !paths.empty()) label = "server: " + paths + "; " + label;
+    if (!profile_note.empty()) label += "; " + profile_note;
     state.SetLabel(label);
     state.SetItemsProcessed(std::int64_t(msgs));
     state.SetBytesProcessed(std::int64_t(msgs) * size * 2);

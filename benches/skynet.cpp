@@ -207,7 +207,8 @@ SY_WORKLOAD(skynet) {
                 } else if (n <= kThreadSequentialMax && sy::bench::opts().size == sy::bench::tier::full) {
                     add(name("skynet", R::name, {{"n", ns}, {"workers", "1"}, {"shape", "sequential"}}),
                         [n, cfg](benchmark::State& st) { skynet_task<R>(st, n, shape::sequential, cfg); })
-                        ->Iterations(1);  // ~6 s of thread creations
+                        ->Iterations(1)    // ~6-10 s of thread creations per tree:
+                        ->Repetitions(1);  // one per process (no cold/steady split)
                 } else {
                     const bool full = sy::bench::opts().size == sy::bench::tier::full;
                     add(name("skynet", R::name, {{"n", ns}, {"workers", "1"}, {"shape", "sequential"}}),

@@ -34,6 +34,11 @@ struct options {
     // --repetitions`); benches that set their own count (echo) follow it.
     // 0: each bench's own default.
     int repetitions = 0;
+    // --sy_profile: benches that can (echo) follow each timed case with a
+    // separate, shorter profiling pass of the same configuration (perf
+    // attached: syscalls per message by name). `run` passes it to one round's
+    // processes only; timed windows never have anything attached.
+    bool profile = false;
     bool wants(std::string_view model) const {
         return models.empty() || models.count(std::string(model)) != 0;
     }
@@ -162,7 +167,7 @@ private:
 };
 
 // Publish a work counter (per iteration, checked equal on every model).
-inline void counter(benchmark::State& state, const char* what, double per_iteration) {
+inline void counter(benchmark::State& state, const std::string& what, double per_iteration) {
     state.counters[what] = benchmark::Counter(per_iteration);
 }
 

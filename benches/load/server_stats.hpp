@@ -6,7 +6,10 @@
 //    at both ends of the window. Otherwise utime + stime of /proc/PID/stat
 //    (all threads, dead ones included) in clock ticks (10 ms: under 1% of a
 //    busy core over a window of a few seconds). `source` says which.
-//  - syscalls: `perf stat -e raw_syscalls:sys_enter -p PID -x,` started with
+//  - syscalls (--profile only: never in a timed run): `perf stat -e
+//    raw_syscalls:sys_enter,syscalls:sys_enter_<name>... -p PID -x,` (the
+//    total and one count per name of kProfiledSyscalls whose tracepoint the
+//    kernel has), started with
 //    events disabled (--delay=-1) before the run and switched on and off over
 //    its control pipe (--control fd:CTL,ACK, perf >= 5.10) exactly at the
 //    window's edges, so perf's own start-up and exit are not counted. Needs
@@ -140,6 +143,32 @@ inline void abandon_perf() {
         if (f[0]) unlink(f);
 }
 
+// The syscalls counted by name in a profile (the I/O and wake-up paths of
+// the servers: blocking and non-blocking reads and writes, readiness waits,
+// io_uring, futex); the rest are counted in the total only.
+inline constexpr const char* kProfiledSyscalls[] = {
+    "read",       "write",      "readv",      "writev",   "recvfrom",   "sendto",
+    "recvmsg",    "sendmsg",    "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl",
+    "poll",       "ppoll",      "io_uring_enter", "futex", "accept4",   "nanosleep",
+    "clock_nanosleep", "sched_yield", "getppid"};
+inline constexpr const char* kTotalEvent = "raw_syscalls:sys_enter";
+
+// Does the kernel have the tracepoint syscalls:sys_enter_<name>?
+inline bool have_syscall_tracepoint(const std::string& name) {
+    for (const char* root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+        const std::string dir = std::string(root) + "/events/syscalls/sys_enter_" + name;
+        if (access(dir.c_str(), F_OK) == 0) return true;
+    }
+    return false;
+}
+
+// What a profile counted: the total and the per-name counts (names whose
+// tracepoint is missing are absent).
+struct syscall_profile {
+    std::uint64_t total = 0;
+    std::vector<std::pair<std::string, std::uint64_t>> by_name;
+};
+
 // perf stat on another process, switched on and off over its control pipe.
 class syscall_counter {
 public:
@@ -182,7 +211,10 @@ public:
         }
         const std::string pid_s = std::to_string(pid);
         const std::string control = "fd:" + std::to_string(ctl[0]) + "," + std::to_string(ack[1]);
-        std::vector<std::string> args = {kPerfPath, "stat", "-e", "raw_syscalls:sys_enter", "-p", pid_s,
+        std::string events = kTotalEvent;
+        for (const char* name : kProfiledSyscalls)
+            if (have_syscall_tracepoint(name)) events += std::string(",syscalls:sys_enter_") + name;
+        std::vector<std::string> args = {kPerfPath, "stat", "-e", events, "-p", pid_s,
                                          "-x,", "-o", out_path_, "--delay=-1", "--control", control};
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
@@ -231,8 +263,8 @@ public:
         if (!command("disable")) note_ = "perf did not acknowledge disable";
     }
 
-    // Stops perf and returns the count, or nullopt (then note() says why).
-    std::optional<std::uint64_t> finish() {
+    // Stops perf and returns the counts, or nullopt (then note() says why).
+    std::optional<syscall_profile> finish() {
         if (child_ <= 0) return std::nullopt;
         stop();
         if (!note_.empty()) return std::nullopt;
@@ -241,23 +273,38 @@ public:
             note_ = "perf wrote no output";
             return std::nullopt;
         }
+        // -x, lines: "<count>,<unit>,<event>,..." ("<not counted>" when the
+        // traced threads never ran while enabled: none made that syscall).
+        static constexpr char kPrefix[] = "syscalls:sys_enter_";
         char line[512];
-        std::optional<std::uint64_t> count;
+        std::optional<syscall_profile> out;
+        syscall_profile p;
+        bool have_total = false;
         while (std::fgets(line, sizeof line, f)) {
-            if (!std::strstr(line, "raw_syscalls:sys_enter")) continue;
+            const char* ev = std::strstr(line, kTotalEvent);
+            const char* named = std::strstr(line, kPrefix);
+            if (!ev && !named) continue;
             char* end = nullptr;
-            const unsigned long long v = std::strtoull(line, &end, 10);
-            if (end != line && *end == ',') count = v;
-            // Enabled, but the traced threads never ran while it was: none made a syscall.
-            else if (std::strncmp(line, "<not counted>", 13) == 0) count = 0;
-            else {
-                std::string what(line, std::strcspn(line, ","));
-                note_ = "perf: event " + what;
+            std::uint64_t v = std::strtoull(line, &end, 10);
+            if (end == line || *end != ',') {
+                if (std::strncmp(line, "<not counted>", 13) != 0) {
+                    note_ = "perf: event " + std::string(line, std::strcspn(line, ","));
+                    continue;
+                }
+                v = 0;
+            }
+            if (ev) {
+                p.total = v;
+                have_total = true;
+            } else {
+                const char* name = named + sizeof kPrefix - 1;
+                p.by_name.emplace_back(std::string(name, std::strcspn(name, ",\n")), v);
             }
         }
         std::fclose(f);
-        if (!count && note_.empty()) note_ = "perf output had no raw_syscalls:sys_enter line";
-        return count;
+        if (have_total) out = std::move(p);
+        else if (note_.empty()) note_ = std::string("perf output had no ") + kTotalEvent + " line";
+        return out;
     }
 
     const std::string& note() const { return note_; }

@@ -991,10 +991,11 @@ int run(int argc, char** argv) {
                    target_name(o) + " failed: " + err);
     }
 
-    // Server-side counters: perf attached (disabled) before the run starts.
+    // Server-side syscalls, only in a profiling run (--profile): perf attached
+    // (disabled) before the run starts. A timed run attaches nothing.
     syscall_counter perf;
     bool perf_ok = false;
-    if (o.server_pid) perf_ok = perf.start(*o.server_pid);
+    if (o.server_pid && o.profile) perf_ok = perf.start(*o.server_pid);
 
     load_client cl(o, std::move(fds));
     // Spin (poll without blocking) only on a core of the client's own: pinned,
@@ -1052,9 +1053,11 @@ int run(int argc, char** argv) {
     }
     if (!cl.failure().empty()) die(1, cl.failure());
 
-    std::optional<std::uint64_t> syscalls;
+    std::optional<syscall_profile> syscalls;
     std::string syscalls_note;
-    if (o.server_pid) {
+    if (!o.profile) {
+        syscalls_note = "not profiled (--profile: a separate pass)";
+    } else if (o.server_pid) {
         syscalls = perf.finish();
         if (!syscalls) syscalls_note = perf.note();
     } else {
@@ -1107,13 +1110,18 @@ int run(int argc, char** argv) {
         if (msgs) srv_ns_per_msg = round3(d / static_cast<double>(msgs));
         if (secs > 0) srv_pct = round3(100.0 * d / 1e9 / secs);
     }
-    if (syscalls && msgs) sc_per_msg = round3(static_cast<double>(*syscalls) / static_cast<double>(msgs));
+    if (syscalls && msgs) sc_per_msg = round3(static_cast<double>(syscalls->total) / static_cast<double>(msgs));
     j["server_pid"] = o.server_pid ? nlohmann::json(*o.server_pid) : nlohmann::json(nullptr);
     j["server_cpu_pct"] = num_or_null(srv_pct);
     j["server_cpu_ns_per_msg"] = num_or_null(srv_ns_per_msg);
     j["server_cpu_source"] = srv_cpu ? nlohmann::json(srv_cpu->source) : nlohmann::json(nullptr);
-    j["syscalls"] = syscalls ? nlohmann::json(*syscalls) : nlohmann::json(nullptr);
+    j["syscalls"] = syscalls ? nlohmann::json(syscalls->total) : nlohmann::json(nullptr);
     j["syscalls_per_msg"] = num_or_null(sc_per_msg);
+    nlohmann::ordered_json by_name = nlohmann::ordered_json::object();
+    if (syscalls && msgs)
+        for (const auto& [name, count] : syscalls->by_name)
+            if (count) by_name[name] = round3(static_cast<double>(count) / static_cast<double>(msgs));
+    j["syscalls_per_msg_by_name"] = syscalls ? nlohmann::json(by_name) : nlohmann::json(nullptr);
     j["syscalls_note"] = syscalls_note.empty() ? nlohmann::json(nullptr) : nlohmann::json(syscalls_note);
     j["io_path"] = io_path;
     j["recv_mode"] = recv_mode;

@@ -5,8 +5,10 @@ for a CI step summary; report.html is one self-contained file (CSS and every
 chart's SVG inline) that opens offline. Both start with the machine
 fingerprint, the git commit, and what failed or was skipped and why; then one
 section per workload: its charts and a table with models as rows, the median
-of the repetitions, its 95% CI (bootstrap, see tidy.py) and the ratio to the
-best model in the same configuration.
+over processes, its interval (order-statistic interval of the median over
+processes, with its exact coverage; tidy.py) and the ratio to the best model
+in the same configuration; and the echo servers' syscalls per message from
+the profiling pass (sylib.profile).
 
 Pure functions build the tables and the text; `produce` writes the files and
 `command` is the body of `switchyard plot` / `switchyard report`.
@@ -21,7 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import plot, tidy
+from . import plot, profile, tidy
 from . import claims as claimsmod
 from .fingerprint import short
 from .results import InputError, atomic_write_text
@@ -58,7 +60,7 @@ def workload_table(res: Results, workload: str) -> Table | None:
     for b in rows:
         groups.setdefault(tuple(b.params.get(k) for k in keys), []).append(b)
     with_marks = any(b.marks for b in rows)
-    columns = (["config"] if keys else []) + ["model", "n", spec.primary.label, "95% CI",
+    columns = (["config"] if keys else []) + ["model", "n", spec.primary.label, INTERVAL,
                                               "ratio to best"]
     columns += [m.label for m in spec.extras]
     cold = spec.cold_first and any(tidy.cold_and_steady(b, spec.primary)[1] for b in rows)
@@ -90,10 +92,13 @@ def workload_table(res: Results, workload: str) -> Table | None:
                  f"{spec.primary.label}, {better} is better; {RATIO_NOTE}.", columns, out)
 
 
+INTERVAL = "interval (coverage)"     # n counts processes
+
+
 def _ci(st, unit) -> str:
     if st is None or not math.isfinite(st.lo):
         return "—"
-    return f"{fmt(st.lo, unit)} – {fmt(st.hi, unit)}"
+    return f"{fmt(st.lo, unit)} – {fmt(st.hi, unit)} ({st.level * 100:.0f}%)"
 
 
 def generic_table(res: Results, workloads: list[str]) -> Table | None:
@@ -107,12 +112,14 @@ def generic_table(res: Results, workloads: list[str]) -> Table | None:
         body.append([b.name, b.source, str(st.n), fmt(st.median, "ns"), _ci(st, "ns")])
     return Table("", "other benchmarks (not switchyard workloads)",
                  "real time per iteration as Google Benchmark reports it; lower is better.",
-                 ["benchmark", "file", "n", "real time", "95% CI"], body)
+                 ["benchmark", "file", "n", "real time", INTERVAL], body)
 
 
 def tables(res: Results) -> list[Table]:
     known = [w for w in res.workloads() if w in tidy.WORKLOADS]
     out = [t for w in known if (t := workload_table(res, w))]
+    if (sc := profile.echo_syscalls(res)):
+        out.append(Table("", *sc))          # no charts of its own
     other = generic_table(res, [w for w in res.workloads() if w not in tidy.WORKLOADS])
     return out + ([other] if other else [])
 

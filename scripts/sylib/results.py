@@ -253,6 +253,14 @@ STANDARD_FIELDS = frozenset({
     "callgrind_iterations", "process", "cpu", "stage",
 })
 
+def steady(values: list) -> list:
+    """A process's steady repetitions: all but repetition 0 when it made
+    several (repetition 0 is the cold run of a one-iteration row, or the only
+    warm-up of a row whose single iteration outlasts the minimum time; `run`
+    makes two repetitions per process exactly where that matters)."""
+    return values[1:] if len(values) >= 2 else values
+
+
 @dataclass
 class Side:
     """One benchmark on one side: samples with the process that made each."""
@@ -272,7 +280,8 @@ class Side:
             for p, v in zip(self.procs, self.samples):
                 groups.setdefault(p, []).append(v)
             self._per_process = (len(self.samples),
-                                 {p: float(statistics.median(v)) for p, v in groups.items()})
+                                 {p: float(statistics.median(steady(v)))
+                                  for p, v in groups.items()})
         return self._per_process[1]
 
 

@@ -24,16 +24,22 @@ REPO = buildmod.REPO
 # in about 15 minutes on 2 cores (build excluded), --quick in about 3.
 TIERS = {
     "quick": {"timeout": 180.0, "processes": 3, "repetitions": 1, "min_time": "0.02"},
-    "full": {"timeout": 600.0, "processes": 5, "repetitions": 1, "min_time": "0.1"},
+    "full": {"timeout": 600.0, "processes": 5, "repetitions": 1, "min_time": "0.05"},
 }
 MIN_PROCESSES = 3      # fewer: no interval (tidy.MIN_PROCESSES); allowed, with a warning
 # Benches whose budget cannot hold 5 processes in the full run: 3 each (the
 # minimum for an interval). echo is a third of the run; redis and http start
-# a server per benchmark.
-FEWER_PROCESSES = {"echo": 3, "redis": 3, "http": 3, "pybench": 3}
+# a server per benchmark; skynet, sleep and memory have one-iteration rows of
+# several seconds (a million fibers' stacks, 1e5 threads) and skynet and
+# sleep run two repetitions per process.
+FEWER_PROCESSES = {"echo": 3, "redis": 3, "http": 3, "pybench": 3, "skynet": 3, "sleep": 3,
+                   "memory": 3}
 # Benches whose one-iteration rows have a cold repetition 0 (no warm-up): two
 # repetitions per process, so cold and steady are shown apart (tidy.cold_and_steady).
 COLD_FIRST = ("skynet", "sleep")
+# Benches whose processes in the first round follow each timed case with a
+# profiling pass (--sy_profile: perf attached, never during a timed window).
+PROFILED = ("echo",)
 
 
 @dataclass
@@ -151,6 +157,8 @@ def bench_command(job: Job, raw: Path, cfg: RunConfig) -> tuple[list[str], str]:
     cmd = [str(job.exe), f"--benchmark_out={raw}", "--benchmark_out_format=json",
            f"--benchmark_repetitions={cfg.reps(job.bench)}",
            f"--benchmark_min_time={TIERS[cfg.tier]['min_time']}", *bench_args(cfg, job.bench)]
+    if job.bench in PROFILED and job.round == 0:
+        cmd.append("--sy_profile")
     if job.names:
         cmd.append(f"--benchmark_filter={exact_alternation(job.names)}")
     shown = cmd[:1] + cmd[3:]

@@ -29,9 +29,9 @@ from typing import Callable
 import numpy as np
 
 from .intervals import median_ci
-from .results import (LOOP_MODELS, MODELS, InputError,
-                      entry_counters, entry_key, entry_value, is_failure, is_skip, load_gb_json,
-                      process_key, result_files, split_name)
+from .results import (LOOP_MODELS, MODELS, InputError, entry_counters, entry_key, entry_value,
+                      is_failure, is_skip, load_gb_json, process_key, result_files, split_name,
+                      steady)
 
 BASELINES = ("bare_call", "bare_coroutine", "bare_fcontext", "futex", "epoll", "thread_ref")
 PEERS = ("py_asyncio", "py_asyncio_proto", "py_uvloop", "py_uvloop_proto", "py_gevent",
@@ -77,27 +77,38 @@ class Stat:
     hi: float
     n: int             # values: processes for Bench.stat
     level: float = 0.0  # the interval's exact coverage (0.9375 for 5 values)
+    values: tuple = ()  # the values themselves (charts draw them when there is no interval)
+
+    @property
+    def has_interval(self) -> bool:
+        return math.isfinite(self.lo) and math.isfinite(self.hi)
 
 
 def summarize(values) -> Stat | None:
     """Median of `values` and its order-statistic interval (none with fewer
     than MIN_PROCESSES values)."""
-    ci = median_ci(values, CI_LEVEL)
+    kept = tuple(float(v) for v in values if v is not None and math.isfinite(v))
+    ci = median_ci(kept, CI_LEVEL)
     if ci.n == 0:
         return None
     if ci.n < MIN_PROCESSES:
-        return Stat(ci.median, math.nan, math.nan, ci.n)
-    return Stat(ci.median, ci.lo, ci.hi, ci.n, ci.achieved)
+        return Stat(ci.median, math.nan, math.nan, ci.n, 0.0, kept)
+    return Stat(ci.median, ci.lo, ci.hi, ci.n, ci.achieved, kept)
 
 
 def per_process(b: "Bench", fn) -> dict:
-    """{process key: median of fn over that process's repetitions}, in order."""
+    """{process key: median of fn over that process's steady repetitions}
+    (results.steady: repetition 0 left out when a process made several), in
+    order."""
     groups: dict = {}
     for r in b.reps:
-        v = fn(r)
-        if v is not None and math.isfinite(v):
-            groups.setdefault(r.get(PROCESS), []).append(v)
-    return {k: float(np.median(v)) for k, v in groups.items()}
+        groups.setdefault(r.get(PROCESS), []).append(fn(r))
+    out = {}
+    for k, vals in groups.items():
+        kept = [v for v in steady(vals) if v is not None and math.isfinite(v)]
+        if kept:
+            out[k] = float(np.median(kept))
+    return out
 
 
 MIN_REPS_FOR_COLD = 2   # per process: repetition 0 apart needs a steady one after it

@@ -320,14 +320,30 @@ TEST(LoadTool, ServerPidGivesServerCostPerMessage) {
     expect_sane(r, "closed", 2, 64);
     EXPECT_TRUE(r.j["server_cpu_ns_per_msg"].is_number()) << r.out;
     EXPECT_GT(r.j["server_cpu_ns_per_msg"].get<double>(), 0) << r.out;  // ticks: > 0 over 0.3 s of echoing
+    // A timed run attaches nothing to the server: no syscall count, and it says so.
+    EXPECT_TRUE(r.j["syscalls_per_msg"].is_null()) << r.out;
+    EXPECT_TRUE(r.j["syscalls_per_msg_by_name"].is_null()) << r.out;
+    EXPECT_NE(r.j["syscalls_note"].get<std::string>().find("not profiled"), std::string::npos) << r.out;
+}
+
+TEST(LoadTool, ProfileCountsServerSyscallsByName) {
+    echo_server srv;  // this process is the server: a blocking echo thread (read + send)
+    auto r = run_tool(base_args(srv.port(), {"--conns", "2", "--size", "64", "--server-pid",
+                                             std::to_string(getpid()), "--profile"}));
+    expect_sane(r, "closed", 2, 64);
     if (r.j["syscalls_per_msg"].is_null()) {
         EXPECT_TRUE(r.j["syscalls_note"].is_string()) << r.out;  // perf missing or not allowed: says why
         std::printf("syscalls_per_msg null: %s\n", r.j["syscalls_note"].get<std::string>().c_str());
-    } else {
-        // The blocking echo thread makes >= 2 syscalls (read + send) per message.
-        EXPECT_GE(r.j["syscalls_per_msg"].get<double>(), 1.0) << r.out;
-        EXPECT_TRUE(r.j["syscalls_note"].is_null());
+        return;
     }
+    EXPECT_GE(r.j["syscalls_per_msg"].get<double>(), 1.0) << r.out;
+    EXPECT_TRUE(r.j["syscalls_note"].is_null());
+    const auto& by_name = r.j["syscalls_per_msg_by_name"];
+    ASSERT_TRUE(by_name.is_object()) << r.out;
+    double named = 0;
+    for (const auto& [name, v] : by_name.items()) named += v.get<double>();
+    // The named counts are part of the total (tracepoints may be missing: <=).
+    EXPECT_LE(named, r.j["syscalls_per_msg"].get<double>() + 0.01) << r.out;
 }
 
 TEST(LoadTool, CorruptingServerFailsVerification) {

@@ -206,7 +206,7 @@ def test_explicit_repetitions_reach_benches_with_their_own_count():
 
 def test_process_plan_by_tier_and_bench():
     full, quick = run.RunConfig(), run.RunConfig(quick=True)
-    assert full.procs("switch") == 5 and full.procs("echo") == 3
+    assert full.procs("switch") == 5 and full.procs("echo") == 3 and full.procs("skynet") == 3
     assert quick.procs("switch") == 3 and quick.procs("echo") == 3
     assert run.RunConfig(processes=7).procs("echo") == 7
 

@@ -1,4 +1,4 @@
-"""Report: tables (models as rows, median, 95% CI, ratio to the best), the
+"""Report: tables (models as rows, median, interval over processes, ratio to the best), the
 header (fingerprint, commit, what failed or was skipped and why), report.md
 and a self-contained report.html; the `report` command and the run hook.
 """
@@ -38,7 +38,7 @@ def table(res, workload):
 
 
 def test_every_workload_gets_a_table(good):
-    assert [t.workload for t in report.tables(good)] == list(tidy.WORKLOADS)
+    assert [t.workload for t in report.tables(good) if t.workload] == list(tidy.WORKLOADS)
 
 
 def test_switch_table_ratios_to_the_best_model(good):
@@ -52,7 +52,7 @@ def test_switch_table_ratios_to_the_best_model(good):
     assert float(by_model["bare_call"]["ratio to best"]) < 1          # baseline under best
     assert by_model["fiber"]["n"] == "3"
     assert by_model["fiber"]["ns per switch"].endswith(" ns")
-    lo, hi = by_model["fiber"]["95% CI"].split(" – ")
+    lo, hi = by_model["fiber"][report.INTERVAL].rsplit(" (", 1)[0].split(" – ")
     assert float(lo.split()[0]) <= 18.5 <= float(hi.split()[0]) + 0.5
     assert "lower is better" in t.note
 
@@ -223,7 +223,7 @@ def test_cold_repetition_is_shown_apart_for_one_iteration_rows(tmp_path):
     cold = by_model["coroutine workers:1"]
     assert cold["rep 0 (cold)"] == "200 ms"          # median over processes of each rep 0
     assert cold["steady median (reps 1+)"] == "100 ms"
-    assert cold["time (ms)"] == "150 ms"          # median over processes of each one's median
+    assert cold["time (ms)"] == "100 ms"          # each process: its steady repetitions (1+)
     assert cold["n"] == "3"                       # processes, not repetitions
     warm = by_model["fiber workers:1"]              # many iterations: warmed up in rep 0
     assert warm["rep 0 (cold)"] == "—" and warm["steady median (reps 1+)"] == "—"
@@ -282,3 +282,35 @@ def test_calibrate_prints_every_fact_or_why_not():
     for key, _, _ in report.FACTS:
         v = facts[key]
         assert (isinstance(v, (int, float)) and v > 0) or key in facts["notes"], key
+
+
+def test_syscall_table_comes_from_the_profiling_pass(tmp_path):
+    """Rows of the profiling round carry syscalls per message by name; the
+    report's table shows them per server with 'other' for the unnamed rest
+    and the timed against the profiled server CPU per message."""
+    from sylib import profile
+    entries = []
+    for model, read, write, wait, total in (("thread", 1.0, 1.0, 0.0, 2.02),
+                                            ("coroutine", 1.0, 1.0, 0.5, 2.6)):
+        gb = f"echo/{model}/conns:10/size:64/mode:closed/manual_time"
+        for p in range(3):
+            row = {"name": gb, "run_name": gb, "run_type": "iteration", "repetitions": 3,
+                   "repetition_index": p, "process": p, "threads": 1, "iterations": 1,
+                   "real_time": 4e8, "cpu_time": 1e6, "time_unit": "ns",
+                   "msgs_per_second": 1e5, "server_cpu_ns_per_msg": 4000.0}
+            if p == 0:      # only the first round profiles
+                row.update({"syscalls_per_msg": total, "sc_read_per_msg": read,
+                            "sc_write_per_msg": write, "sc_epoll_wait_per_msg": wait,
+                            "profiled_server_cpu_ns_per_msg": 4400.0})
+            entries.append(row)
+    f = tmp_path / "echo.json"
+    f.write_text(json.dumps({"context": {}, "benchmarks": entries}))
+    heading, note, columns, rows = profile.echo_syscalls(tidy.load(f))
+    assert "profiling pass" in heading and "never have a profiler attached" in note
+    by = {r[0]: dict(zip(columns, r)) for r in rows}
+    assert by["thread"]["syscalls/msg"] == "2.02" and by["thread"]["read/msg"] == "1.00"
+    assert by["coroutine"]["epoll_wait/msg"] == "0.50"
+    assert by["coroutine"]["other/msg"] == "0.10"
+    assert by["thread"]["server CPU/msg (timed)"] == "4 µs"
+    assert by["thread"]["(profiled)"] == "4.4 µs"
+    assert profile.echo_syscalls(tidy.load(FIXTURES / "gb_minimal.json")) is None
