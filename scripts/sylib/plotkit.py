@@ -56,8 +56,10 @@ FOOTER_SIZE = 7
 FOOTER_H = 0.22              # inches kept free at the bottom for the footer
 FOOTER_COLOUR = "#555555"
 MARK_SIZE = 11
-CI_TEXT = ("median over processes; bar: order-statistic interval of the median "
-           "(5 processes: 94%, 3: 75%); dots: the processes, when fewer than 3")
+# The legend entry of the error bars (short: a long entry squeezes the axes
+# away). What the bar is: the order-statistic interval of the median over
+# processes (README, "How to read them"); dots: the processes, when fewer than 3.
+CI_TEXT = "median of processes, interval"
 
 
 def colour(model: str) -> str:

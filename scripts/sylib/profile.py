@@ -15,7 +15,7 @@ from .tidy import Results, fmt
 PROFILE_SIZE = "64"                  # message size of the rows shown
 PROFILE_CONNS = ("10", "100")        # the configurations the targets name; others if absent
 NAME_PREFIX, NAME_SUFFIX = "sc_", "_per_msg"
-MAX_NAMES = 6                        # name columns, the most frequent first
+MAX_NAMES = 8                        # name columns, the most frequent first
 
 
 def _value(b: tidy.Bench, key: str) -> float | None:
@@ -49,7 +49,7 @@ def echo_syscalls(res: Results) -> tuple[str, str, list, list] | None:
                                          tidy.model_rank(b.model))):
         total = _value(b, "syscalls_per_msg")
         per = {n: _value(b, f"{NAME_PREFIX}{n}{NAME_SUFFIX}") or 0.0 for n in totals}
-        other = total - sum(per.values()) if total is not None else None
+        other = total - sum(per[n] for n in names) if total is not None else None
         body.append([b.model, b.params.get("conns", ""), _num(total)] +
                     [_num(per[n]) for n in names] + [_num(other),
                      fmt(_value(b, "server_cpu_ns_per_msg"), "ns"),
@@ -63,4 +63,6 @@ def echo_syscalls(res: Results) -> tuple[str, str, list, list] | None:
 
 
 def _num(v) -> str:
-    return "—" if v is None else f"{v:.2f}"
+    if v is None:
+        return "—"
+    return f"{0.0 if abs(v) < 0.005 else v:.2f}"     # no '-0.00' from rounding

@@ -306,10 +306,12 @@ def test_bench_env_tells_bench_echo_where_the_peers_are(tmp_path):
 
 def test_pybench_command_writes_raw_json_and_shows_without_it(tmp_path):
     cfg = run.RunConfig(quick=True, filter="pyswitch")
-    cmd, shown = run.bench_command(peers.PYBENCH, peers.MICROBENCH, tmp_path / "raw.json", cfg)
+    job = run.Job(peers.PYBENCH, peers.MICROBENCH, 0, False, [])
+    cmd, shown = run.bench_command(job, tmp_path / "raw.json", cfg)
     assert cmd[:2] == ["/usr/bin/python3", str(peers.MICROBENCH)]
     assert cmd[-2:] == ["--out", str(tmp_path / "raw.json")]
-    assert "--tier quick" in shown and "--repetitions 3" in shown and "raw.json" not in shown
+    # one repetition per process: the repetitions come from the run's rounds
+    assert "--tier quick" in shown and "--repetitions 1" in shown and "raw.json" not in shown
 
 
 def test_go_build_keeps_caches_in_the_build_tree(tmp_path):
