@@ -245,7 +245,9 @@ def test_timing_mode_pairs_rounds_and_merges_every_round(tmp_path):
     assert rc in (0, 1), log             # identical builds: the verdict itself is noise
     row = rows["switch/bare_call"]
     assert row["base"]["n"] == 5 and row["cand"]["n"] == 5
-    assert row["stage"] == "screen" and row["change"] is not None
+    # Identical builds: the 90% screen still makes an A/A benchmark a suspect
+    # about one time in ten; the budget leaves no time to confirm it.
+    assert row["stage"] in ("screen", "unconfirmed") and row["change"] is not None
     assert report["gate"]["mode"] == "timing"
     assert report["gate"]["stages"][0] == {"name": "screen", "rounds": 5, "benchmarks": 1,
                                            "level": gate.SCREEN_LEVEL}
