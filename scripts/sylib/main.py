@@ -50,7 +50,7 @@ def make_parser() -> Parser:
 
     r = sub.add_parser("run", help="build and run the benches, write results")
     r.add_argument("--quick", action="store_true",
-                   help="small sizes, fewer repetitions: whole suite in about 3 minutes")
+                   help="small sizes, 3 processes per benchmark: whole suite in about 6 minutes")
     r.add_argument("--filter", metavar="REGEX",
                    help="only benchmarks whose name matches (e.g. 'switch|spawn')")
     r.add_argument("--models", metavar="LIST",

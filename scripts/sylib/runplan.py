@@ -21,7 +21,7 @@ from .results import (MODELS, InputError, exact_alternation, is_failure, is_skip
 REPO = buildmod.REPO
 
 # Per bench-process limits and sizes by tier. The full run is sized to finish
-# in about 15 minutes on 2 cores (build excluded), --quick in about 3.
+# in about 15 minutes on 2 cores (build excluded), --quick in about 6.
 TIERS = {
     "quick": {"timeout": 180.0, "processes": 3, "repetitions": 1, "min_time": "0.02"},
     "full": {"timeout": 600.0, "processes": 5, "repetitions": 1, "min_time": "0.05"},
