@@ -69,23 +69,24 @@ sy::task<std::uint64_t> member(R& rt, int in, int out, std::uint64_t laps, bool 
 
 template <class R>
 sy::task<void> brigade_main(R& rt, benchmark::State& state, int k, std::uint64_t laps,
-                            std::uint64_t& final_token, sy::bench::thread_peak& threads) {
+                            sy::bench::iteration_check& check, sy::bench::thread_peak& threads) {
     ring r(k);
     for (auto _ : state) {
         std::vector<typename R::template join_handle<std::uint64_t>> hs;
         for (int i = 0; i < k; ++i)
             hs.push_back(rt.spawn(member(rt, r.rd[std::size_t(i)], r.wr[std::size_t(i)], laps, i == 0)));
         threads.sample_once();
-        final_token = co_await hs[0].join();  // the starter holds the last token
+        check.record(co_await hs[0].join());  // the starter holds the last token
         for (std::size_t i = 1; i < hs.size(); ++i) co_await hs[i].join();
     }
     r.close_all([&](int fd) { rt.close(fd); });
 }
 
-void finish(benchmark::State& state, std::uint64_t hops, std::uint64_t token) {
-    if (!sy::bench::expect_eq(state, "checksum", token, hops)) return;
+// Every iteration's last token is checked (iteration_check), not only the last one's.
+void finish(benchmark::State& state, std::uint64_t hops, const sy::bench::iteration_check& check) {
+    if (!check.expect(state, "checksum", hops)) return;
     sy::bench::counter(state, "hops", double(hops));
-    sy::bench::counter(state, "checksum", double(token));
+    sy::bench::counter(state, "checksum", double(check.value()));
     state.SetItemsProcessed(std::int64_t(state.iterations()) * std::int64_t(hops));
 }
 
@@ -95,9 +96,9 @@ void brigade_task(benchmark::State& state, int k, sy::bench::runner_config cfg) 
         const std::uint64_t laps = pick(kSmokeHops, kHopsPerIteration, kHopsPerIteration) / std::uint64_t(k);
         sy::bench::thread_peak threads;  // before the runner: its threads count
         auto rt = sy::bench::make_runner<R>(cfg);
-        std::uint64_t token = 0;
-        rt->run(brigade_main(*rt, state, k, laps, token, threads));
-        finish(state, laps * std::uint64_t(k), token);
+        sy::bench::iteration_check check;
+        rt->run(brigade_main(*rt, state, k, laps, check, threads));
+        finish(state, laps * std::uint64_t(k), check);
         threads.publish(state);
     });
 }
@@ -131,7 +132,7 @@ void brigade_callback(benchmark::State& state, int k) {
         const std::uint64_t hops = laps * std::uint64_t(k);
         sy::bench::thread_peak threads;  // before the runner: its threads count
         R rt;
-        std::uint64_t token = 0;
+        sy::bench::iteration_check check;
         for (auto _ : state) {
             state.PauseTiming();  // a fresh ring per iteration (the last hop closes it)
             cb_brigade<R> b{rt, ring(k), hops, 0, std::vector<std::uint64_t>(std::size_t(k), 0)};
@@ -141,9 +142,9 @@ void brigade_callback(benchmark::State& state, int k) {
             [[maybe_unused]] ssize_t w = ::write(b.r.wr[std::size_t(k - 1)], &zero, sizeof zero);
             rt.run();  // the token enters member 0 and goes round until the last hop
             threads.sample_once();
-            token = b.token;
+            check.record(b.token);
         }
-        finish(state, hops, token);
+        finish(state, hops, check);
         threads.publish(state);
     });
 }

@@ -120,9 +120,12 @@ std::uint64_t expected(int depth) {
     return sum;
 }
 
-void finish(benchmark::State& state, int depth, std::uint64_t sum) {
-    if (sum == UINT64_MAX) return state.SkipWithError("a read returned a short or wrong block");
-    if (!sy::bench::expect_eq(state, "checksum", sum, expected(depth))) return;
+// Every iteration's sum is checked (iteration_check), not only the last one's;
+// UINT64_MAX marks an iteration with a short or wrong block.
+void finish(benchmark::State& state, int depth, const sy::bench::iteration_check& check) {
+    if (check.value() == UINT64_MAX) return state.SkipWithError("a read returned a short or wrong block");
+    if (!check.expect(state, "checksum", expected(depth))) return;
+    const std::uint64_t sum = check.value();
     const std::uint64_t n = reads() / std::uint64_t(depth) * std::uint64_t(depth);
     sy::bench::counter(state, "reads", double(n));
     sy::bench::counter(state, "bytes", double(n * kBlock));
@@ -146,7 +149,8 @@ int pick_fd(benchmark::State& state, bool direct) {
 }
 
 template <class R>
-sy::task<void> fileread_main(R& rt, benchmark::State& state, int fd, int depth, std::uint64_t& sum,
+sy::task<void> fileread_main(R& rt, benchmark::State& state, int fd, int depth,
+                             sy::bench::iteration_check& check,
                              sy::bench::thread_peak& threads) {
     const std::uint64_t per = reads() / std::uint64_t(depth);
     std::vector<typename R::template join_handle<std::uint64_t>> hs;
@@ -159,7 +163,7 @@ sy::task<void> fileread_main(R& rt, benchmark::State& state, int fd, int depth, 
             total = (v == UINT64_MAX || total == UINT64_MAX) ? UINT64_MAX : total + v;
         }
         hs.clear();
-        sum = total;
+        check.record(total);
     }
 }
 
@@ -170,9 +174,9 @@ void fileread_task(benchmark::State& state, int depth, bool direct) {
     sy::bench::guarded(state, [&] {
         sy::bench::thread_peak threads;  // before the runner: its threads count
         auto rt = sy::bench::make_runner<R>({});
-        std::uint64_t sum = 0;
-        rt->run(fileread_main(*rt, state, fd, depth, sum, threads));
-        finish(state, depth, sum);
+        sy::bench::iteration_check check;
+        rt->run(fileread_main(*rt, state, fd, depth, check, threads));
+        finish(state, depth, check);
         threads.publish(state);
     });
 }
@@ -207,16 +211,16 @@ void fileread_callback(benchmark::State& state, int depth, bool direct) {
     sy::bench::guarded(state, [&] {
         sy::bench::thread_peak threads;  // before the runner: its threads count
         R rt;
-        std::uint64_t sum = 0;
+        sy::bench::iteration_check check;
         for (auto _ : state) {
             cb_reader<R> r{rt, fd, reads() / std::uint64_t(depth), 0, false,
                            std::vector<aligned_buffer>(std::size_t(depth))};
             for (int s = 0; s < depth; ++s) r.next(std::uint64_t(s), 0);
             rt.run();
             threads.sample_once();  // libuv's fs threadpool, io_uring's io-wq workers
-            sum = r.broken ? UINT64_MAX : r.sum;
+            check.record(r.broken ? UINT64_MAX : r.sum);
         }
-        finish(state, depth, sum);
+        finish(state, depth, check);
         threads.publish(state);
     });
 }

@@ -11,7 +11,10 @@ import pytest
 
 from conftest import TEST_BUILD
 
-WORKLOADS = ["switch", "spawn", "skynet", "compute"]
+WORKLOADS = ["switch", "spawn", "skynet", "compute", "brigade", "fileread", "locks"]
+# The falsifier must lose updates, the same number in every iteration: it is
+# checked on that (its lost count), not on a checksum the hook could flip.
+EXEMPT = ("locks/", "/sync:none/suspend:1")
 
 
 @pytest.mark.parametrize("workload", WORKLOADS)
@@ -30,6 +33,8 @@ def test_a_wrong_middle_iteration_fails_the_benchmark(workload, tmp_path):
     assert timed, "nothing ran"
     for b in timed:
         if b.get("iterations", 5) < 3:                   # Iterations(1) rows have no iteration 3
+            continue
+        if b["name"].startswith(EXEMPT[0]) and EXEMPT[1] in b["name"]:
             continue
         assert b.get("error_occurred"), f"{b['name']} passed with a wrong iteration 3"
         assert "mismatch in iteration 3 of 5" in b["error_message"], b["error_message"]
