@@ -64,9 +64,9 @@ struct options {
     recv_choice recv = recv_choice::automatic;
     wait_choice wait = wait_choice::automatic;
     // --profile: attach perf to --server-pid over the window and count its
-    // syscalls per name. A profiled run's timing is disturbed (perf costs the
-    // server up to ~10% of its CPU per message): use it for a separate
-    // profiling pass, never for the timed one.
+    // syscalls per name. A profiled run's timing is disturbed (measured: perf
+    // doubles a blocking-thread server's CPU per message): use it for a
+    // separate profiling pass, never for the timed one.
     bool profile = false;
     bool help = false;
 

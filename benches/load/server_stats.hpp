@@ -277,7 +277,6 @@ public:
         // traced threads never ran while enabled: none made that syscall).
         static constexpr char kPrefix[] = "syscalls:sys_enter_";
         char line[512];
-        std::optional<syscall_profile> out;
         syscall_profile p;
         bool have_total = false;
         while (std::fgets(line, sizeof line, f)) {
@@ -302,9 +301,9 @@ public:
             }
         }
         std::fclose(f);
-        if (have_total) out = std::move(p);
-        else if (note_.empty()) note_ = std::string("perf output had no ") + kTotalEvent + " line";
-        return out;
+        if (have_total) return p;
+        if (note_.empty()) note_ = std::string("perf output had no ") + kTotalEvent + " line";
+        return std::nullopt;
     }
 
     const std::string& note() const { return note_; }

@@ -18,8 +18,8 @@ from .tidy import Bench, Results, fmt, num
 
 THRESHOLDS_FILE = Path(__file__).with_name("claims.toml")
 RUN = "scripts/switchyard run"
-VERDICTS = ("holds", "holds only when", "mixed", "refuted", "too close to call", "not measured")
 CLOSE = "too close to call"
+VERDICTS = ("holds", "holds only when", "mixed", "refuted", CLOSE, "not measured")
 
 LOOP_MODELS = tidy.LOOP_MODELS
 STACKLESS = ("coroutine", "coroutine_uring")
@@ -316,7 +316,7 @@ def counts(passed: int, total: int, close: int) -> str:
 
 def med(b: Bench, fn) -> float | None:
     """Median over processes of each process's median of fn(repetition)."""
-    st = b.stat(tidy.Metric("", "", "", "lower", fn)) if b else None
+    st = b.stat_of(fn) if b else None
     return st.median if st else None
 
 

@@ -173,8 +173,8 @@ def largest_n(benches) -> dict[float, Bench]:
 def measure_scalability(res: Results, t: Limits) -> Measured:
     m, missing = Measured(), []
     per_task = counter("bytes_per_task")
-    mem = {b.model: est(b, per_task) for b, v in valued(rows(res, "memory",
-                                                              LOOP_MODELS + ("thread",)), per_task)}
+    mem = {b.model: e for b in rows(res, "memory", LOOP_MODELS + ("thread",))
+           if (e := est(b, per_task))}
     thread_mem = mem.pop("thread", None)
     if not mem:
         missing.append(("memory", "memory/<loop model>/n:<N> row with bytes_per_task"))

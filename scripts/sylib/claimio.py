@@ -10,16 +10,16 @@ import statistics
 from . import tidy
 from .claimbase import (GO_PEERS, SERVER_PAIR_IGNORES, SERVERS, UVLOOP_PARTS, UVLOOP_PEERS,
                         UVLOOPS, Est, Limits, Measured, absent, case, combine, counter, est,
-                        ratio, rows, valued)
+                        ratio, rows)
 from .tidy import Results
 
 
 def closed_echo(res: Results, model: str) -> dict[tuple, Est]:
     """(conns, size) -> msgs/s per round of closed-loop echo rows that are not
     client-bound."""
-    return {(b.params.get("conns"), b.params.get("size")): est(b, counter("msgs_per_second"))
-            for b, _ in valued(rows(res, "echo", (model,), mode="closed"),
-                               counter("msgs_per_second")) if "client_bound" not in b.marks}
+    return {(b.params.get("conns"), b.params.get("size")): e
+            for b in rows(res, "echo", (model,), mode="closed")
+            if "client_bound" not in b.marks and (e := est(b, counter("msgs_per_second")))}
 
 
 def median_ratio(mine: dict, theirs: dict) -> tuple[Est, int] | None:
@@ -68,8 +68,9 @@ def measure_real_servers(res: Results, t: Limits) -> Measured:
         # other params: one case per concurrency (10 and 100 are both claims).
         sequential: dict[tuple, Est] = {}
         concurrent: dict[tuple, list] = {}
-        for b, _ in valued(res.ok(server), tidy.REQ_PER_S.fn):
-            v = est(b, tidy.REQ_PER_S.fn)
+        for b in res.ok(server):
+            if (v := est(b, tidy.REQ_PER_S.fn)) is None:
+                continue
             key = (b.model,) + tuple(sorted((k, p) for k, p in b.params.items()
                                             if k not in SERVER_PAIR_IGNORES))
             if b.params.get("mode") == "sequential":

@@ -55,7 +55,8 @@ from . import gaterun
 from . import intervals
 from . import policy as policymod
 from . import run as runmod
-from .gaterun import GateError, Side, merge_rounds
+from .gaterun import GateError, Side
+from .runplan import merge_rounds
 from .results import TIME_UNIT_NS, InputError, atomic_write_json, atomic_write_text
 from .verdicts import render, summary_line
 

@@ -145,24 +145,6 @@ def plan(base: Side, cand: Side, rc: runmod.RunConfig, targets) -> tuple[list, l
 
 # ---- timing rounds ------------------------------------------------------------------
 
-def merge_rounds(rounds: list[dict]) -> dict:
-    """Per-round GB JSON of one bench -> one GB JSON with every repetition."""
-    rows, reps = [], {}
-    for data in rounds:
-        for e in data.get("benchmarks", []):
-            if e.get("run_type") == "aggregate":
-                continue
-            e = dict(e)
-            key = e.get("run_name") or e["name"]
-            e["repetition_index"] = reps.get(key, 0)
-            reps[key] = e["repetition_index"] + 1
-            rows.append(e)
-    for e in rows:
-        e["repetitions"] = reps[e.get("run_name") or e["name"]]
-    context = next((d.get("context") for d in rounds if d.get("context")), {}) or {}
-    return {"context": dict(context), "benchmarks": rows}
-
-
 def run_process(cmd, log_path: Path, limit: float, json_path: Path, bench: str, cpus=None):
     outcome = procs.run(cmd, timeout=limit, log_path=str(log_path), cpus=cpus)
     data = runmod.collect_output(json_path, outcome, bench)

@@ -12,7 +12,7 @@ from . import tidy
 from .plotkit import (GROUP_W, LEGEND_W, MARKED_PERCENTILE, PANEL_H, PANEL_W, PERCENTILE_STYLES,
                       all_x, all_y, Bar, bar_handles, ci_handle, colour, draw_grouped_bars,
                       draw_lines, Line2D, marks_handle, model_handle, new_figure, one_legend,
-                      panel_keys, Patch, set_scales, sweep)
+                      panel_figure, panel_keys, Patch, set_scales, sweep)
 from .tidy import Results, Stat, num
 
 
@@ -21,10 +21,8 @@ def chart_echo_throughput(res: Results):
     sizes = panel_keys(rows, ("size",))
     if not rows:
         return "no closed-loop echo results (mode:closed)" if res.ok("echo") else None
-    ncols = min(len(sizes), 2)
-    nrows = math.ceil(len(sizes) / ncols)
-    fig, axes = new_figure(res, "Echo, closed loop: throughput vs connections",
-                           nrows=nrows, ncols=ncols, sharey=True)
+    fig, axes, ncols = panel_figure(res, "Echo, closed loop: throughput vs connections",
+                                    len(sizes))
     labels, marks = {}, set()
     for ax, (size,) in zip(axes, sizes):
         sub = [b for b in rows if b.params.get("size") == size]
@@ -36,8 +34,6 @@ def chart_echo_throughput(res: Results):
         ax.set_xlabel("connections (log scale)")
         ax.set_ylabel("messages per second")
         ax.grid(alpha=0.3)
-    for ax in axes[len(sizes):]:
-        ax.set_visible(False)
     handles = [model_handle(k, m) for k, m in labels.items()] + [ci_handle()]
     if marks:
         handles.append(marks_handle(marks))
@@ -49,10 +45,8 @@ def chart_echo_latency(res: Results):
     panels = panel_keys(rows, ("conns", "size"))
     if not rows:
         return "no open-loop echo results (mode:open)" if res.ok("echo") else None
-    ncols = min(len(panels), 2)
-    nrows = math.ceil(len(panels) / ncols)
-    fig, axes = new_figure(res, "Echo, open loop: latency percentiles vs offered rate",
-                           nrows=nrows, ncols=ncols, sharey=True)
+    fig, axes, ncols = panel_figure(res, "Echo, open loop: latency percentiles vs offered rate",
+                                    len(panels))
     labels, marks = {}, set()
     for ax, (conns, size) in zip(axes, panels):
         sub = [b for b in rows if (b.params.get("conns"), b.params.get("size")) == (conns, size)]
@@ -72,8 +66,6 @@ def chart_echo_latency(res: Results):
                       + (", log scale)" if ax.get_xscale() == "log" else ")"))
         ax.set_ylabel("latency (µs, log scale)")
         ax.grid(alpha=0.3)
-    for ax in axes[len(panels):]:
-        ax.set_visible(False)
     handles = [model_handle(k, m, ls="-") for k, m in labels.items()]
     handles += [Line2D([], [], color="black", ls=ls, label=f"latency {p}")
                 for p, ls in PERCENTILE_STYLES.items()] + [ci_handle()]
@@ -219,9 +211,7 @@ def _server_chart(res: Results, workload: str, keys: tuple, title: str):
     panels = panel_keys(rows, keys)
     if not rows:
         return None
-    ncols = min(len(panels), 2)
-    nrows = math.ceil(len(panels) / ncols)
-    fig, axes = new_figure(res, title, nrows=nrows, ncols=ncols, sharey=True)
+    fig, axes, ncols = panel_figure(res, title, len(panels))
     labels, marks, ys = {}, set(), []
     for ax, key in zip(axes, panels):
         sub = [b for b in rows if tuple(b.params.get(k) for k in keys) == key]
@@ -238,8 +228,6 @@ def _server_chart(res: Results, workload: str, keys: tuple, title: str):
         ax.grid(alpha=0.3)
     for ax in axes[:len(panels)]:
         set_scales(ax, ys=ys)
-    for ax in axes[len(panels):]:
-        ax.set_visible(False)
     handles = [model_handle(k, m, ls) for k, (m, ls) in labels.items()] + [ci_handle()]
     if marks:
         handles.append(marks_handle(marks))

@@ -100,6 +100,20 @@ def new_figure(res: Results, title: str, nrows=1, ncols=1, height=None, sharey=F
     return fig, axes
 
 
+MAX_PANEL_COLS = 2
+
+
+def panel_figure(res: Results, title: str, count: int, sharey=True):
+    """A figure of `count` panels, at most MAX_PANEL_COLS a row, the unused
+    cells of the last row hidden: (fig, every axis, columns)."""
+    ncols = min(count, MAX_PANEL_COLS)
+    fig, axes = new_figure(res, title, nrows=math.ceil(count / ncols), ncols=ncols,
+                           sharey=sharey)
+    for ax in axes[count:]:
+        ax.set_visible(False)
+    return fig, axes, ncols
+
+
 # A legend entry needs about this much height (inches) at fontsize "small".
 LEGEND_ENTRY_H = 0.2
 

@@ -19,7 +19,7 @@ MAX_NAMES = 8                        # name columns, the most frequent first
 
 
 def _value(b: tidy.Bench, key: str) -> float | None:
-    st = b.stat(tidy.Metric(key, "", "", "lower", lambda r: r.get(key)))
+    st = b.stat_of(lambda r: r.get(key))
     return st.median if st else None
 
 

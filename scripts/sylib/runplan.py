@@ -200,6 +200,25 @@ def collect_output(raw_json: Path, outcome: procs.Outcome, bench: str) -> dict:
     return data
 
 
+def merge_rounds(rounds: list[dict]) -> dict:
+    """Per-process (or per-round) GB JSON of one bench -> one GB JSON with every
+    repetition: aggregates dropped, repetition_index counted across them."""
+    rows, reps = [], {}
+    for data in rounds:
+        for e in data.get("benchmarks", []):
+            if e.get("run_type") == "aggregate":
+                continue
+            e = dict(e)
+            key = e.get("run_name") or e["name"]
+            e["repetition_index"] = reps.get(key, 0)
+            reps[key] = e["repetition_index"] + 1
+            rows.append(e)
+    for e in rows:
+        e["repetitions"] = reps[e.get("run_name") or e["name"]]
+    context = next((d.get("context") for d in rounds if d.get("context")), {}) or {}
+    return {"context": dict(context), "benchmarks": rows}
+
+
 SEVERITY = {"ok": 0, "failed": 1, "timeout": 2, "crashed": 3, "error": 4}
 
 
@@ -210,8 +229,7 @@ class BenchRecord:
     rounds: its status says which round."""
     bench: str
     benchmarks: int
-    rows: list = field(default_factory=list)
-    context: dict = field(default_factory=dict)
+    datas: list = field(default_factory=list)        # each process's annotated JSON
     processes: list = field(default_factory=list)
     commands: list = field(default_factory=list)
     failures: dict = field(default_factory=dict)
@@ -235,8 +253,7 @@ class BenchRecord:
             status, reason = "failed", f"{len(fails)} benchmark(s) failed their checks"
         elif outcome.status == "failed" and fails:
             reason = f"{len(fails)} benchmark(s) failed their checks"
-        self.rows += annotate(data, process=job.round, cpu=cpu)["benchmarks"]
-        self.context = self.context or dict(data.get("context") or {})
+        self.datas.append(annotate(data, process=job.round, cpu=cpu))
         if shown not in self.commands:
             self.commands.append(shown)
         self.seconds += outcome.seconds
@@ -249,17 +266,8 @@ class BenchRecord:
             self.reason = f"{reason} (round {job.round + 1}; not run again)"
 
     def merged(self) -> dict:
-        """Every process's rows in one Google Benchmark JSON; repetition_index
-        counts a benchmark's rows across processes."""
-        seen: dict = {}
-        rows = []
-        for e in self.rows:
-            key = e.get("run_name") or e["name"]
-            rows.append(dict(e, repetition_index=seen.get(key, 0)))
-            seen[key] = seen.get(key, 0) + 1
-        for e in rows:
-            e["repetitions"] = seen[e.get("run_name") or e["name"]]
-        return {"context": dict(self.context), "benchmarks": rows}
+        """Every process's rows in one Google Benchmark JSON."""
+        return merge_rounds(self.datas)
 
     def record(self) -> dict:
         return {"bench": self.bench, "status": self.status, "reason": self.reason,

@@ -156,10 +156,11 @@ class Bench:
 
     def stat(self, metric: "Metric") -> Stat | None:
         """Median over processes of each process's median, with its interval."""
-        return summarize(per_process(self, metric.fn).values())
+        return self.stat_of(metric.fn)
 
-    def processes(self) -> int:
-        return len({r.get(PROCESS) for r in self.reps})
+    def stat_of(self, fn) -> Stat | None:
+        """The same for any function of a repetition (a counter, a ratio)."""
+        return summarize(per_process(self, fn).values())
 
     def label(self, skip=()) -> str:
         """'futex pin:cross' (model + the params not in `skip`)."""
