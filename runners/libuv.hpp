@@ -2,11 +2,32 @@
 // it.
 //
 // Scheduling: one OS thread running uv_run. post() appends to a FIFO that a
-// uv_idle handle drains once per loop iteration (like setImmediate); timers
-// are uv_timer_t (libuv's binary heap, millisecond resolution); fd I/O uses
-// one uv_poll_t per fd (readiness, attempt first, like the epoll loop);
+// uv_idle handle drains (like setImmediate / uvloop's call_soon): each loop
+// iteration runs up to detail::kTransferBudget callbacks, including ones
+// posted meanwhile -- the turn budget every loop model uses -- so a chain of
+// posts does not pay one loop iteration (an epoll_wait) per callback.
+// Timers are uv_timer_t (libuv's binary heap, millisecond resolution);
 // offload is uv_queue_work on libuv's thread pool; cross-thread wakes use a
 // uv_async_t. Shutdown closes every handle so uv_loop_close() returns 0.
+//
+// I/O is libuv's stream API, as libuv's test/echo-server.c and Node's net
+// module use it: a socket or pipe fd becomes a uv_tcp_t / uv_pipe_t on its
+// first operation (uv_tcp_open / uv_pipe_open; accepted connections come
+// from uv_accept). Reading is uv_read_start with an alloc callback that hands
+// libuv the waiting read's own buffer (no copy); data that arrives while no
+// read waits goes to a per-stream buffer of kSpillBytes (Node reads into
+// 64 KiB too), and reading stops only when that buffer is full -- so a
+// connection is not stopped and restarted (an epoll_ctl each) per message.
+// Writes try uv_try_write and queue the rest with uv_write. Listening sockets
+// use uv_listen + uv_accept; connect is uv_tcp_connect (uv_pipe_connect for
+// AF_UNIX paths). Regular files go through pread (uv_fs_read on libuv's
+// thread pool, as Node's fs does); other fd kinds (UDP, eventfd) are not
+// streams and fail with -EOPNOTSUPP.
+//
+// Where this departs from libuv's own idiom: the seam's read(fd, buf, len)
+// is one-shot, so a completion is a read that libuv made into buf; libuv
+// owns a stream's fd from its first operation until close(fd), and the
+// destructor closes fds left open.
 #pragma once
 
 #include <uv.h>
@@ -17,7 +38,7 @@
 #include <vector>
 
 #include "runners/detail/callback.hpp"
-#include "runners/detail/fd_ops.hpp"
+#include "runners/detail/fd_ops.hpp"  // io_result, ignore_sigpipe
 #include "runners/detail/intrusive.hpp"
 #include "runners/detail/remote_queue.hpp"
 #include "runners/detail/ring_queue.hpp"
@@ -73,7 +94,7 @@ public:
 
     template <class F>
     void read(int fd, void* buf, std::size_t len, F&& f) {
-        start_io(new io_node<detail::read_op, std::decay_t<F>>(std::forward<F>(f), fd, buf, len));
+        start_read(fd, make_op(std::forward<F>(f), buf, len));
     }
     // File reads go to libuv's thread pool (uv_fs_read), as Node's fs does.
     template <class F>
@@ -105,17 +126,18 @@ public:
     }
     template <class F>
     void write(int fd, const void* buf, std::size_t len, F&& f) {
-        start_io(new io_node<detail::write_op, std::decay_t<F>>(std::forward<F>(f), fd, buf, len));
+        start_write(fd, make_op(std::forward<F>(f), const_cast<void*>(buf), len));
     }
     template <class F>
     void accept(int fd, F&& f) {
-        start_io(new io_node<detail::accept_op, std::decay_t<F>>(std::forward<F>(f), fd));
+        start_accept(fd, make_op(std::forward<F>(f), nullptr, 0));
     }
     template <class F>
     void connect(int fd, const sockaddr* addr, socklen_t len, F&& f) {
-        start_io(new io_node<detail::connect_op, std::decay_t<F>>(std::forward<F>(f), fd, addr, len));
+        start_connect(fd, addr, len, make_op(std::forward<F>(f), nullptr, 0));
     }
-    // Pending ops on fd end with -ECANCELED; the poll handle is closed.
+    // Pending reads and accepts on fd end with -ECANCELED, pending writes and
+    // connects with libuv's UV_ECANCELED; the stream is closed with its fd.
     void close(int fd);
 
     template <class Fn, class Done>
@@ -161,31 +183,59 @@ public:
     uv_loop_t* loop() { return &loop_; }
 
 private:
-    struct fd_state;
-    struct io_base : detail::io_op {
-        void (*deliver)(io_base*) = nullptr;  // run the user's callback, free the node
+    struct stream;
+    // A pending read, write, accept or connect. `finish` runs the user's
+    // callback with the result (run = true) or only frees the node (the loop
+    // is being torn down), then frees it.
+    struct op : detail::pooled {
+        op* next = nullptr;
+        void (*finish)(op*, io_result, bool run) = nullptr;
+        void* buf = nullptr;  // read: destination; write: source
+        std::size_t len = 0;
+        union {
+            uv_write_t write;
+            uv_connect_t connect;
+        } req;
     };
-    template <class Op, class F>
-    struct io_node final : Op, detail::pooled {
+    template <class F>
+    struct op_node final : op {
         F fn;
-        template <class... A>
-        explicit io_node(F f, A... args) : Op(args...), fn(std::move(f)) {
-            this->complete = &done;
-        }
-        static void done(detail::io_op* o) {
-            auto* self = static_cast<io_node*>(o);
+        explicit op_node(F f) : fn(std::move(f)) { this->finish = &done; }
+        static void done(op* o, io_result r, bool run) {
+            auto* self = static_cast<op_node*>(o);
             struct deleter {
-                io_node* p;
+                op_node* p;
                 ~deleter() { delete p; }
             } del{self};
-            self->fn(self->result);
+            if (run) self->fn(r);
         }
     };
-    void start_io(detail::io_op* op);
-    void arm(detail::io_op* op, detail::io_dir dir);
-    fd_state& state(int fd);
-    void update_poll(fd_state& s);
-    static void on_poll(uv_poll_t* h, int status, int events);
+    template <class F>
+    static op* make_op(F&& f, void* buf, std::size_t len) {
+        auto* o = new op_node<std::decay_t<F>>(std::forward<F>(f));
+        o->buf = buf;
+        o->len = len;
+        return o;
+    }
+    // Delivers a result known at once through the queue, never re-entrantly.
+    void finish_soon(op* o, io_result r) {
+        post([o, r] { o->finish(o, r, true); });
+    }
+    void start_read(int fd, op* o);
+    void start_write(int fd, op* o);
+    void start_accept(int fd, op* o);
+    void start_connect(int fd, const sockaddr* addr, socklen_t len, op* o);
+    stream* stream_of(int fd, io_result& err);  // opens the handle on first use
+    io_result accept_one(stream& listener);
+    void adopt(std::unique_ptr<stream> s);
+    void start_reading(stream& s);
+    static void update_ref(stream& s);
+    static void on_alloc(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf);
+    static void on_read(uv_stream_t* h, ssize_t nread, const uv_buf_t* buf);
+    static void on_write(uv_write_t* req, int status);
+    static void on_connect(uv_connect_t* req, int status);
+    static void on_connection(uv_stream_t* h, int status);
+    static void close_stream(std::unique_ptr<stream> s);
     void start_idle();
     static void on_idle(uv_idle_t* h);
     // Starts `t` to fire at deadline_ns (uv_hrtime clock), rounded up to ms.
@@ -204,7 +254,8 @@ private:
     bool idle_active_ = false;
     std::size_t held_ = 0;
     detail::ring_queue<detail::cb_node*> ready_;
-    std::vector<std::unique_ptr<fd_state>> fds_;
+    std::vector<std::unique_ptr<stream>> fds_;  // by fd
+    bool tearing_down_ = false;
     detail::remote_queue remote_;
     std::thread::id owner_;
 };

@@ -33,7 +33,9 @@ void uring_runner::run() {
             continue;
         }
         if (io_.needs_poll()) io_.poll();
-        for (std::size_t n = ready_.size(); n > 0 && !ready_.empty(); --n) {
+        // The turn budget of every loop model: callbacks posted meanwhile
+        // run in this turn too, up to kTransferBudget.
+        for (std::size_t n = detail::kTransferBudget; n > 0 && !ready_.empty(); --n) {
             detail::cb_node* node = ready_.pop();
             node->invoke(node);
         }

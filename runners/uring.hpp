@@ -2,8 +2,10 @@
 // layer -- what a C program on io_uring looks like.
 //
 // Scheduling: one OS thread. post() appends a callback node to a FIFO;
-// each loop turn runs the callbacks queued at its start, then submits every
-// SQE queued meanwhile and reaps completions in one io_uring_enter. A
+// each loop turn runs up to detail::kTransferBudget callbacks (the turn
+// budget of every loop model, counting ones posted during the turn), then
+// submits every SQE queued meanwhile and reaps completions in one
+// io_uring_enter. A
 // completion's user_data is its op node (callback + arguments), whose
 // callback runs right there. Timers use the same wheel as the coroutine
 // loops; offload runs on a worker pool and comes back through the doorbell.

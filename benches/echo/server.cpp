@@ -23,6 +23,8 @@
 //                     blocking accept, then one std::thread per connection
 //                     looping on blocking recv/send -- what `thread` is
 //                     compared to (the seam's cost for threads)
+//   libuv_ref, uring_ref  libuv's and liburing's own echo-server shapes,
+//                     no runner (ref_libuv.cpp, ref_uring.cpp; refs.hpp)
 // Connections get TCP_NODELAY. RLIMIT_NOFILE is raised to its hard limit.
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -45,25 +47,18 @@
 #include <thread>
 #include <vector>
 
+#include "benches/echo/refs.hpp"
 #include "runners/affinity.hpp"
 #include "runners/all.hpp"
 #include "runners/models.hpp"
 
 namespace {
 
-constexpr std::size_t kBufSize = 16 * 1024;  // the largest message size swept
-constexpr int kBacklog = 4096;
+using sy::echo::die;
+using sy::echo::kBacklog;
+using sy::echo::kBufSize;
+using sy::echo::nodelay;
 constexpr int kEpollBatch = 256;
-
-[[noreturn]] void die(const std::string& msg, int code = 2) {
-    std::fprintf(stderr, "switchyard-echo: %s\n", msg.c_str());
-    std::exit(code);
-}
-
-void nodelay(int fd) {
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
 
 // ---- task models -------------------------------------------------------------------------
 template <class R>
@@ -404,6 +399,11 @@ void raise_nofile() {
 
 }  // namespace
 
+[[noreturn]] void sy::echo::die(const std::string& msg, int code) {
+    std::fprintf(stderr, "switchyard-echo: %s\n", msg.c_str());
+    std::exit(code);
+}
+
 int main(int argc, char** argv) {
     // Timer slack 1 ns, as every bench process (benches/common/bench.hpp
     // kTimerSlackNs): a server's timed waits are not deferred by 50 us.
@@ -427,7 +427,7 @@ int main(int argc, char** argv) {
         else if (a == "--cpu") cpu = number(value());
         else die("unknown option '" + a + "' (usage: switchyard-echo --model M [--port P] [--cpu N])");
     }
-    if (model.empty()) die("--model is required (" + sy::known_models_text() + ", epoll, thread_ref)");
+    if (model.empty()) die("--model is required (" + sy::known_models_text() + ", epoll, thread_ref, libuv_ref, uring_ref)");
     if (cpu >= 0) {
         std::string err = sy::pin_this_thread(cpu);
         if (!err.empty()) die(err);
@@ -437,6 +437,12 @@ int main(int argc, char** argv) {
     try {
         if (model == "epoll") run_epoll_reference(lfd);
         else if (model == "thread_ref") run_thread_reference(lfd);
+#if SY_HAVE_UV
+        else if (model == "libuv_ref") sy::echo::run_libuv_reference(lfd);
+#endif
+#if SY_HAVE_URING
+        else if (model == "uring_ref") sy::echo::run_uring_reference(lfd);
+#endif
         else if (model == "thread") run_task_model<sy::thread_runner>(lfd);
         else if (model == "pool") run_pool(lfd);
 #if SY_HAVE_BOOST_CONTEXT
@@ -451,7 +457,7 @@ int main(int argc, char** argv) {
         else if (model == "libuv") run_callback_model<sy::libuv_runner>(lfd);
 #endif
         else die("unknown or disabled model '" + model + "' (" + sy::known_models_text() +
-                 ", epoll, thread_ref)");
+                 ", epoll, thread_ref, libuv_ref, uring_ref)");
     } catch (const std::exception& e) {
         die(e.what(), 1);
     }

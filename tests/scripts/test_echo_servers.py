@@ -15,7 +15,7 @@ import pytest
 from conftest import TEST_BUILD
 from test_peers import FLOOD_LIMIT, connect, flood, payload, recv_exactly, reset, start
 
-SERVERS = ["epoll", "thread_ref", "thread", "pool", "fiber", "coroutine", "coroutine_uring",
+SERVERS = ["epoll", "thread_ref", "libuv_ref", "uring_ref", "thread", "pool", "fiber", "coroutine", "coroutine_uring",
            "uring", "libuv"]
 MANY = 10_000           # connections open at once
 MANY_SAMPLE = 100       # echo checked on every MANY_SAMPLE-th connection
