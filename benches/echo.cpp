@@ -33,11 +33,6 @@
 // The pool server's handlers block their workers; with one worker per CPU
 // (plus one accepting) it serves as many connections at once as there are
 // CPUs: larger C is skipped with that reason.
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -53,6 +48,7 @@
 #include <vector>
 
 #include "benches/common/bench.hpp"
+#include "benches/common/child_process.hpp"
 #include "benches/common/models.hpp"
 #include "runners/affinity.hpp"
 
@@ -112,99 +108,6 @@ placement_t place() {
     return {};
 }
 
-// A child process whose stdout we read; killed and reaped when destroyed, and
-// killed with the bench (PR_SET_PDEATHSIG). It runs pinned to `cpu` (set
-// before exec) with `env` added.
-class child {
-public:
-    child(const std::vector<std::string>& argv, std::string& error, std::optional<int> cpu = {},
-          const std::map<std::string, std::string>& env = {}) {
-        int out[2], err[2];
-        if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
-            error = "pipe failed";
-            return;
-        }
-        const pid_t parent = getpid();
-        pid_ = fork();
-        if (pid_ == 0) {
-            // Dies with the bench (watchdog SIGKILL, crash), as realserver's
-            // processes do: a killed bench_echo must not leave a server or a
-            // load generator running.
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (::getppid() != parent) _exit(126);  // the bench died before prctl
-            dup2(out[1], 1);
-            dup2(err[1], 2);
-            if (cpu && !sy::pin_this_thread(*cpu).empty()) _exit(126);
-            for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-            std::vector<char*> args;
-            for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-            args.push_back(nullptr);
-            execv(args[0], args.data());
-            std::fprintf(stderr, "cannot run %s: %s\n", args[0], std::strerror(errno));
-            _exit(127);
-        }
-        ::close(out[1]);
-        ::close(err[1]);
-        out_ = out[0];
-        err_ = err[0];
-    }
-    ~child() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGTERM);
-            for (int i = 0; i < 100 && waitpid(pid_, nullptr, WNOHANG) == 0; ++i)
-                std::this_thread::sleep_for(std::chrono::milliseconds(20));
-            if (waitpid(pid_, nullptr, WNOHANG) == 0) {
-                ::kill(pid_, SIGKILL);
-                waitpid(pid_, nullptr, 0);
-            }
-        }
-        if (out_ >= 0) ::close(out_);
-        if (err_ >= 0) ::close(err_);
-    }
-    child(const child&) = delete;
-    child& operator=(const child&) = delete;
-
-    pid_t pid() const { return pid_; }
-    // Reads stdout until `done(text)` or EOF or the deadline; false on timeout.
-    template <class Done>
-    bool read_until(double timeout_s, Done done) {
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
-        char buf[4096];
-        for (;;) {
-            if (done(text_)) return true;
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                deadline - std::chrono::steady_clock::now());
-            if (left.count() <= 0) return false;
-            pollfd p{out_, POLLIN, 0};
-            if (::poll(&p, 1, int(left.count())) <= 0) return false;
-            ssize_t n = ::read(out_, buf, sizeof buf);
-            if (n <= 0) return true;  // EOF
-            text_.append(buf, std::size_t(n));
-        }
-    }
-    std::string stderr_tail() {
-        char buf[4096];
-        fcntl(err_, F_SETFL, O_NONBLOCK);
-        ssize_t n = ::read(err_, buf, sizeof buf);
-        std::string s = n > 0 ? std::string(buf, std::size_t(n)) : "";
-        while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-        auto nl = s.rfind('\n');
-        return nl == std::string::npos ? s : s.substr(nl + 1);
-    }
-    int wait_exit() {
-        int status = 0;
-        waitpid(pid_, &status, 0);
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    const std::string& text() const { return text_; }
-
-private:
-    pid_t pid_ = -1;
-    int out_ = -1, err_ = -1;
-    std::string text_;
-};
-
 // How to start a server: our switchyard-echo with a model, or a peer.
 struct server_spec {
     std::string name;
@@ -216,18 +119,30 @@ struct server_spec {
 // The server of one case: started once per benchmark run, reused by its
 // repetitions' iterations.
 struct server {
-    std::unique_ptr<child> proc;
+    std::unique_ptr<sy::child_process> proc;
     int port = 0;
     std::string error;
 
     server(const server_spec& spec, std::optional<int> cpu) {
-        proc = std::make_unique<child>(spec.argv, error, cpu, spec.env);
-        if (!error.empty()) return;
+        try {
+            sy::child_spec c;
+            c.argv = spec.argv;
+            c.env = spec.env;
+            c.pipe_stdout = c.pipe_stderr = true;
+            c.cpu = cpu;
+            proc = std::make_unique<sy::child_process>(c);
+        } catch (const std::exception& e) {
+            error = "server " + spec.name + " could not start: " + e.what();
+            return;
+        }
         bool ok = proc->read_until(kServerStartTimeoutS, [](const std::string& t) {
             return t.find('\n') != std::string::npos;
         });
         if (!ok || std::sscanf(proc->text().c_str(), "port %d", &port) != 1) {
             error = "server " + spec.name + " did not start: " + proc->stderr_tail();
+            port = 0;
+        } else if (cpu && !proc->pinned_to(*cpu)) {
+            error = "server " + spec.name + " could not be pinned to CPU " + std::to_string(*cpu);
             port = 0;
         }
     }
@@ -314,21 +229,29 @@ json run_load(const server& srv, int conns, int size, const std::string& mode, d
     if (mode == "open") argv.insert(argv.end(), {"--rate", std::to_string(std::llround(rate))});
     if (cpu) argv.insert(argv.end(), {"--cpu", std::to_string(*cpu)});
     if (profile) argv.push_back("--profile");
-    child load(argv, error);
-    if (!error.empty()) return {};
-    if (!load.read_until(duration + warmup + kLoadSlackS, [](const std::string&) { return false; })) {
+    std::optional<sy::child_process> load;
+    try {
+        sy::child_spec c;
+        c.argv = argv;
+        c.pipe_stdout = c.pipe_stderr = true;
+        load.emplace(c);
+    } catch (const std::exception& e) {
+        error = std::string("load generator could not start: ") + e.what();
+        return {};
+    }
+    if (!load->read_until(duration + warmup + kLoadSlackS, [](const std::string&) { return false; })) {
         error = "load generator timed out";
         return {};
     }
-    int rc = load.wait_exit();
+    const int rc = load->wait();
     json j;
     try {
-        j = json::parse(load.text());
+        j = json::parse(load->text());
     } catch (const std::exception&) {
-        error = "load generator exit " + std::to_string(rc) + ": " + load.stderr_tail();
+        error = "load generator exit " + std::to_string(rc) + ": " + load->stderr_tail();
         return {};
     }
-    if (rc != 0) error = "load generator exit " + std::to_string(rc) + ": " + load.stderr_tail();
+    if (rc != 0) error = "load generator exit " + std::to_string(rc) + ": " + load->stderr_tail();
     return j;
 }
 

@@ -4,7 +4,6 @@
 
 #include <cstring>
 #include <sys/mman.h>
-#include <sys/utsname.h>
 
 #include <cstdio>
 
@@ -17,24 +16,10 @@ namespace sy {
 namespace {
 
 #if SY_HAVE_URING
-bool kernel_at_least(int major, int minor) {
-    utsname u{};
-    if (uname(&u) != 0) return false;
-    int ma = 0, mi = 0;
-    if (std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return false;
-    return ma > major || (ma == major && mi >= minor);
-}
-
 uring_support do_probe() {
     uring_support s;
-    const unsigned candidates[] = {
-        IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-        IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
-        IORING_SETUP_SUBMIT_ALL,
-        0,
-    };
     int last_err = 0;
-    for (unsigned flags : candidates) {
+    for (unsigned flags : kUringSetupCandidates) {
         io_uring ring;
         io_uring_params p{};
         p.flags = flags;

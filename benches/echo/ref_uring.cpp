@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "benches/common/net.hpp"
 #include "benches/echo/refs.hpp"
 #include "runners/detail/uring_loop.hpp"  // buffer_ring, kRingEntries, kMaxHeldChunks
 #include "runners/probe.hpp"
@@ -122,7 +123,7 @@ private:
         switch (k) {
         case kAccept:
             if (res >= 0) {
-                nodelay(res);
+                sy::net::set_nodelay(res);
                 auto* nc = new conn{res, {}, 0, false, false, false, {}};
                 if (!bufs_) nc->own.resize(kBufSize);
                 arm_recv(nc);

@@ -9,10 +9,6 @@
 // serves until killed.
 #pragma once
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
 #include <cstddef>
 #include <string>
 
@@ -22,11 +18,6 @@ inline constexpr std::size_t kBufSize = 16 * 1024;  // the largest message size 
 inline constexpr int kBacklog = 4096;
 
 [[noreturn]] void die(const std::string& msg, int code = 2);
-
-inline void nodelay(int fd) {
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
 
 void run_libuv_reference(int lfd);
 void run_uring_reference(int lfd);

@@ -47,6 +47,7 @@
 #include <thread>
 #include <vector>
 
+#include "benches/common/net.hpp"
 #include "benches/echo/refs.hpp"
 #include "runners/affinity.hpp"
 #include "runners/all.hpp"
@@ -57,7 +58,6 @@ namespace {
 using sy::echo::die;
 using sy::echo::kBacklog;
 using sy::echo::kBufSize;
-using sy::echo::nodelay;
 constexpr int kEpollBatch = 256;
 
 // ---- task models -------------------------------------------------------------------------
@@ -85,7 +85,7 @@ sy::task<void> accept_loop(R& rt, int lfd) {
             if (fd == -EMFILE || fd == -ENFILE) co_await rt.sleep_for(std::chrono::milliseconds(1));
             continue;
         }
-        nodelay(int(fd));
+        sy::net::set_nodelay(int(fd));
         rt.spawn(serve(rt, int(fd)));  // detached: it ends with its connection
     }
 }
@@ -118,7 +118,7 @@ sy::task<void> accept_stream_loop(R& rt, int lfd) {
     for (;;) {
         auto it = co_await incoming.next();
         if (it.n < 0) break;  // the listening socket failed for good
-        nodelay(int(it.n));
+        sy::net::set_nodelay(int(it.n));
         rt.spawn(serve_stream(rt, int(it.n)));
     }
 }
@@ -170,7 +170,7 @@ template <class R>
 void accept_more(R& rt, int lfd) {
     rt.accept(lfd, [&rt, lfd](sy::io_result fd) {
         if (fd >= 0) {
-            nodelay(int(fd));
+            sy::net::set_nodelay(int(fd));
             (new cb_conn<R>{rt, int(fd)})->read_more();
         }
         accept_more(rt, lfd);
@@ -249,7 +249,7 @@ void run_callback_model(int lfd) {
         std::fprintf(stderr, "switchyard-echo: %s: %s\n", std::string(R::name).c_str(), rt.io_paths().c_str());
         rt.accept_each(lfd, [&rt](sy::io_result fd) {
             if (fd < 0) return;
-            nodelay(int(fd));
+            sy::net::set_nodelay(int(fd));
             (new ms_conn<R>(rt, int(fd)))->start();
         });
     } else {
@@ -313,7 +313,7 @@ void run_epoll_reference(int lfd) {
                 for (;;) {
                     int fd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
                     if (fd < 0) break;
-                    nodelay(fd);
+                    sy::net::set_nodelay(fd);
                     auto* nc = new ref_conn{fd, {}, 0};
                     epoll_event e{};
                     e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -361,7 +361,7 @@ void run_thread_reference(int lfd) {
             }
             die(std::string("accept: ") + std::strerror(errno));
         }
-        nodelay(fd);
+        sy::net::set_nodelay(fd);
         try {
             std::thread(serve_blocking, fd).detach();
         } catch (const std::system_error&) {  // out of threads: refuse this one
@@ -375,16 +375,11 @@ int listen_on(int port) {
     if (fd < 0) die(std::string("socket: ") + std::strerror(errno));
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);  // loopback only
-    a.sin_port = htons(std::uint16_t(port));
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+    const sockaddr_in a = sy::net::loopback(port);  // loopback only
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0)
         die("bind 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(errno));
     if (::listen(fd, kBacklog) != 0) die(std::string("listen: ") + std::strerror(errno));
-    socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    std::printf("port %d\n", ntohs(a.sin_port));
+    std::printf("port %d\n", sy::net::local_port(fd));
     std::fflush(stdout);
     return fd;
 }

@@ -15,7 +15,6 @@
 #pragma once
 
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -58,8 +57,7 @@ struct conn {
     explicit conn(std::size_t in_size) : in(in_size) {
         fd.reset(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
         if (fd.get() < 0) throw resource_error("socket: " + errno_text(errno) + " (" + fd_limit_text() + ")");
-        int one = 1;
-        ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        net::set_nodelay(fd.get());
     }
 };
 

@@ -5,11 +5,10 @@
 //
 // Lifetime: a bench process starts its server once, lazily, and keeps it in a
 // function-local static (`managed_server`) destroyed at exit: SIGTERM, then
-// SIGKILL after a grace period, reaped, temp dir removed. The child is
-// started with PR_SET_PDEATHSIG(SIGKILL), so it also dies when the bench is
-// killed (watchdog, Ctrl-C, crash). PDEATHSIG fires when the *thread* that
-// forked exits: forks happen on the benchmark's main thread, which lives as
-// long as the process. A killed bench cannot remove its temp dir; the next
+// SIGKILL after a grace period, reaped, temp dir removed. The child is a
+// sy::child_process (benches/common/child_process.hpp): it dies with the
+// bench (PR_SET_PDEATHSIG) when the bench is killed (watchdog, Ctrl-C,
+// crash). A killed bench cannot remove its temp dir; the next
 // bench process of the same kind removes dirs whose owner pid is gone.
 //
 // Temp dirs are /tmp/switchyard-<kind>-<bench pid>-XXXXXX; the server runs
@@ -19,15 +18,10 @@
 #pragma once
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <sched.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -45,6 +39,8 @@
 #include <utility>
 #include <vector>
 
+#include "benches/common/child_process.hpp"
+#include "benches/common/net.hpp"
 #include "runners/affinity.hpp"
 #include "runners/errors.hpp"
 
@@ -52,31 +48,11 @@ namespace sy::realserver {
 
 constexpr double kReadyTimeoutS = 10;  // a server must answer its probe within this
 constexpr int kPortAttempts = 5;       // a picked port taken meanwhile: try another
-constexpr auto kStopGrace = std::chrono::seconds(2);  // SIGTERM, then SIGKILL
 constexpr auto kPollStep = std::chrono::milliseconds(20);
 constexpr std::string_view kTempRoot = "/tmp";
 
-// An fd closed on destruction.
-class unique_fd {
-public:
-    unique_fd() = default;
-    explicit unique_fd(int fd) : fd_(fd) {}
-    unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    unique_fd& operator=(unique_fd&& o) noexcept {
-        if (this != &o) reset(std::exchange(o.fd_, -1));
-        return *this;
-    }
-    ~unique_fd() { reset(); }
-    int get() const { return fd_; }
-    int release() { return std::exchange(fd_, -1); }
-    void reset(int fd = -1) {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = fd;
-    }
-
-private:
-    int fd_ = -1;
-};
+using net::loopback;
+using net::unique_fd;
 
 // mkdtemp /tmp/switchyard-<kind>-<pid>-XXXXXX, removed with its contents on
 // destruction. Dirs of earlier bench processes of this kind whose pid is
@@ -120,22 +96,10 @@ private:
 inline int free_loopback_port() {
     unique_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (s.get() < 0) throw resource_error("socket: " + errno_text(errno) + " (" + fd_limit_text() + ")");
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(s.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0)
-        throw std::runtime_error("cannot pick a loopback port: " + errno_text(errno));
-    return ntohs(a.sin_port);
-}
-
-inline sockaddr_in loopback(int port) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(std::uint16_t(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return a;
+    const sockaddr_in a = loopback(0);
+    const int port = ::bind(s.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0 ? net::local_port(s.get()) : -1;
+    if (port < 0) throw std::runtime_error("cannot pick a loopback port: " + errno_text(errno));
+    return port;
 }
 
 // Where the server and the client side run: apart when the process may use
@@ -152,88 +116,6 @@ inline cpu_plan place() {
     if (cpus.size() >= 2) return {cpus[0], cpus[1]};
     return {};
 }
-
-// A child process (argv[0] is a path): stdin /dev/null, stdout to `out_fd`
-// (or the log), stderr to the log file, working directory `cwd`, pinned to
-// `cpu` if given, killed with the bench (PR_SET_PDEATHSIG). Stopped and
-// reaped on destruction.
-class process {
-public:
-    process(const std::vector<std::string>& argv, const std::string& cwd, const std::string& log,
-            int out_fd = -1, std::optional<int> cpu = {}) {
-        // Everything the child needs is prepared before fork: between fork
-        // and exec it only makes async-signal-safe calls.
-        std::vector<char*> args;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
-        cpu_set_t mask;
-        CPU_ZERO(&mask);
-        if (cpu) CPU_SET(*cpu, &mask);
-        const pid_t parent = getpid();
-        pid_ = ::fork();
-        if (pid_ < 0) throw resource_error("fork: " + errno_text(errno) + " (" + thread_limits_text() + ")");
-        if (pid_ == 0) {
-            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (::getppid() != parent) _exit(126);  // the bench died before prctl
-            int null = ::open("/dev/null", O_RDONLY);
-            int lg = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-            if (null < 0 || lg < 0 || ::chdir(cwd.c_str()) != 0) _exit(126);
-            if (cpu) ::sched_setaffinity(0, sizeof mask, &mask);  // checked by the parent
-            ::dup2(null, 0);
-            ::dup2(out_fd >= 0 ? out_fd : lg, 1);
-            ::dup2(lg, 2);
-            sigset_t none;
-            sigemptyset(&none);
-            ::sigprocmask(SIG_SETMASK, &none, nullptr);
-            ::signal(SIGPIPE, SIG_DFL);  // the runners ignore it, and exec keeps that
-            ::execv(args[0], args.data());
-            _exit(127);
-        }
-    }
-    ~process() { stop(); }
-    process(const process&) = delete;
-    process& operator=(const process&) = delete;
-
-    pid_t pid() const { return pid_; }
-    // Runs on `cpu` alone (the child's pinning worked).
-    bool pinned_to(int cpu) const {
-        cpu_set_t m;
-        CPU_ZERO(&m);
-        return pid_ > 0 && ::sched_getaffinity(pid_, sizeof m, &m) == 0 && CPU_COUNT(&m) == 1 && CPU_ISSET(cpu, &m);
-    }
-    // Still running (false once it exited; it is reaped then).
-    bool running() {
-        if (pid_ <= 0) return false;
-        if (::waitpid(pid_, &status_, WNOHANG) == pid_) {
-            pid_ = -1;
-            return false;
-        }
-        return true;
-    }
-    // Waits up to `timeout` for the exit; false (still running) on timeout.
-    bool wait_for(std::chrono::duration<double> timeout) {
-        auto deadline = std::chrono::steady_clock::now() + timeout;
-        while (running()) {
-            if (std::chrono::steady_clock::now() >= deadline) return false;
-            std::this_thread::sleep_for(kPollStep);
-        }
-        return true;
-    }
-    int exit_code() const { return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_); }
-    void stop() {
-        if (pid_ <= 0) return;
-        ::kill(pid_, SIGTERM);
-        if (!wait_for(kStopGrace)) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, &status_, 0);
-            pid_ = -1;
-        }
-    }
-
-private:
-    pid_t pid_ = -1;
-    int status_ = 0;
-};
 
 // The last non-empty line of a file (a server's log), for one-line errors.
 inline std::string last_line(const std::string& path) {
@@ -279,7 +161,7 @@ inline std::string exchange(int port, std::string_view request,
 // why it could not start.
 struct managed_server {
     std::unique_ptr<temp_dir> dir;  // destroyed last: the process stops first
-    std::unique_ptr<process> proc;
+    std::unique_ptr<child_process> proc;
     int port = 0;
     std::string error;
 
@@ -296,7 +178,12 @@ struct managed_server {
             const std::string log = dir->path() + "/server.log";
             for (int attempt = 0; attempt < kPortAttempts; ++attempt) {
                 port = free_loopback_port();
-                proc = std::make_unique<process>(argv_for(port, dir->path()), dir->path(), log, -1, cpu);
+                child_spec spec;
+                spec.argv = argv_for(port, dir->path());
+                spec.cwd = dir->path();
+                spec.log = log;
+                spec.cpu = cpu;
+                proc = std::make_unique<child_process>(spec);
                 auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(kReadyTimeoutS);
                 while (proc->running() && std::chrono::steady_clock::now() < deadline) {
                     if (ready(port, dir->path())) {
@@ -343,38 +230,22 @@ private:
 // last line).
 inline std::string run_capture(const std::vector<std::string>& argv, const std::string& cwd,
                                const std::string& log, double timeout_s, std::string& error) {
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) {
-        error = "pipe: " + errno_text(errno);
-        return "";
-    }
-    unique_fd rd(p[0]), wr(p[1]);
-    process child(argv, cwd, log, wr.get());
-    wr.reset();
-    std::string out;
-    char buf[4096];
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
-    for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) {
-            error = argv[0] + " timed out after " + std::to_string(int(timeout_s)) + " s";
-            return out;  // child is killed and reaped by its destructor
-        }
-        pollfd pf{rd.get(), POLLIN, 0};
-        int r = ::poll(&pf, 1, int(left.count()));
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) continue;
-        ssize_t n = ::read(rd.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        out.append(buf, std::size_t(n));
+    child_spec spec;
+    spec.argv = argv;
+    spec.cwd = cwd;
+    spec.log = log;
+    spec.pipe_stdout = true;
+    child_process child(spec);
+    if (!child.read_until(timeout_s, [](const std::string&) { return false; })) {
+        error = argv[0] + " timed out after " + std::to_string(int(timeout_s)) + " s";
+        return child.text();  // child is killed and reaped by its destructor
     }
     if (!child.wait_for(std::chrono::duration<double>(timeout_s))) {
         error = argv[0] + " did not exit";
-        return out;
+        return child.text();
     }
     if (child.exit_code() != 0) error = argv[0] + " exit " + std::to_string(child.exit_code()) + ": " + last_line(log);
-    return out;
+    return child.text();
 }
 
 }  // namespace sy::realserver
