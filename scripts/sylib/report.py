@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import plot, profile, tidy
+from . import plot, profile, seam, tidy
 from . import claims as claimsmod
 from .fingerprint import short
 from .results import InputError, atomic_write_text
@@ -120,6 +120,8 @@ def tables(res: Results) -> list[Table]:
     out = [t for w in known if (t := workload_table(res, w))]
     if (sc := profile.echo_syscalls(res)):
         out.append(Table("", *sc))          # no charts of its own
+    if (st := seam.seam_table(res)):
+        out.append(Table("", *st))
     other = generic_table(res, [w for w in res.workloads() if w not in tidy.WORKLOADS])
     return out + ([other] if other else [])
 

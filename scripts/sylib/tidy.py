@@ -33,7 +33,8 @@ from .results import (LOOP_MODELS, MODELS, InputError, entry_counters, entry_key
                       is_failure, is_skip, load_gb_json, process_key, result_files, split_name,
                       steady)
 
-BASELINES = ("bare_call", "bare_coroutine", "bare_fcontext", "futex", "epoll", "thread_ref")
+BASELINES = ("bare_call", "bare_coroutine", "bare_fcontext", "futex", "epoll", "thread_ref",
+             "libuv_ref", "uring_ref")
 PEERS = ("py_asyncio", "py_asyncio_proto", "py_uvloop", "py_uvloop_proto", "py_gevent",
          "py_threads", "node", "go_gomaxprocs1", "go")
 MODEL_ORDER = MODELS + BASELINES + PEERS

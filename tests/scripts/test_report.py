@@ -314,3 +314,28 @@ def test_syscall_table_comes_from_the_profiling_pass(tmp_path):
     assert by["thread"]["server CPU/msg (timed)"] == "4 µs"
     assert by["thread"]["(profiled)"] == "4.4 µs"
     assert profile.echo_syscalls(tidy.load(FIXTURES / "gb_minimal.json")) is None
+
+
+def test_seam_table_pairs_each_model_with_its_reference_round_by_round(tmp_path):
+    """The seam table divides a model's server CPU per message by its
+    reference's in the same round: a model that costs 1.1x in every round
+    shows 1.100 with an interval, whatever the rounds' common drift."""
+    from sylib import seam
+    entries = []
+    for model, factor in (("libuv", 1.1), ("libuv_ref", 1.0), ("coroutine", 1.02), ("epoll", 1.0)):
+        gb = f"echo/{model}/conns:100/size:64/mode:closed/manual_time"
+        for p in range(5):
+            drift = 1000.0 * (p + 1)        # rounds differ a lot; ratios do not
+            entries.append({"name": gb, "run_name": gb, "run_type": "iteration",
+                            "repetitions": 5, "repetition_index": p, "process": p,
+                            "threads": 1, "iterations": 1, "real_time": 4e8, "cpu_time": 1e6,
+                            "time_unit": "ns", "server_cpu_ns_per_msg": drift * factor})
+    f = tmp_path / "echo.json"
+    f.write_text(json.dumps({"context": {}, "benchmarks": entries}))
+    heading, note, columns, rows = seam.seam_table(tidy.load(f))
+    by = {r[0]: dict(zip(columns, r)) for r in rows}
+    assert set(by) == {"libuv / libuv_ref", "coroutine / epoll"}
+    assert by["libuv / libuv_ref"]["ratio"] == "1.100"
+    assert by["libuv / libuv_ref"]["interval"].startswith("[1.100, 1.100]")
+    assert by["coroutine / epoll"]["ratio"] == "1.020" and by["coroutine / epoll"]["n"] == "5"
+    assert seam.seam_table(tidy.load(FIXTURES / "gb_minimal.json")) is None
