@@ -32,6 +32,7 @@
 #include "runners/detail/stack_pool.hpp"
 #include "runners/detail/sync_awaiter.hpp"
 #include "runners/detail/timer_wheel.hpp"
+#include "runners/join_policy.hpp"
 #include "runners/task.hpp"
 
 namespace sy {
@@ -311,6 +312,8 @@ public:
     std::size_t live_tasks() const { return live_; }
     detail::frame_pool& frames() { return frames_; }
     const detail::stack_pool& stacks() const { return stacks_; }
+    // Before run(): help-first joins (the default) or plain FIFO.
+    void set_join_policy(join_policy p) noexcept { help_first_ = p == join_policy::help_first; }
 
 private:
     // Creates the fiber of a record that has not run yet; if that fails (no
@@ -360,9 +363,10 @@ private:
     void suspend() noexcept { switch_to(pick_next()); }
     // Suspends to wait for `child`: runs it at once if it is ready and was
     // queued lately (help-first join, as in the coroutine loops), so
-    // spawn-then-join trees run depth-first and reuse a few hot stacks.
+    // spawn-then-join trees run depth-first and reuse a few hot stacks
+    // (unless join_policy::fifo).
     void suspend_for(fiber_rec* child) noexcept {
-        if (budget_ > 0 && ready_.take_recent(child, detail::kJoinWindow)) {
+        if (help_first_ && budget_ > 0 && ready_.take_recent(child, detail::kJoinWindow)) {
             --budget_;
             switch_to(child);
         } else {
@@ -394,6 +398,7 @@ private:
     std::size_t live_ = 0;
     std::size_t outstanding_ = 0;
     std::size_t budget_ = 0;
+    bool help_first_ = true;  // join_policy::help_first
     std::thread::id owner_;
     std::unique_ptr<detail::offload_pool> offload_;
 };

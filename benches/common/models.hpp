@@ -10,11 +10,13 @@
 #include <benchmark/benchmark.h>
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 
 #include "benches/common/bench.hpp"
 #include "runners/all.hpp"
+#include "runners/join_policy.hpp"
 
 namespace sy::bench {
 
@@ -23,13 +25,14 @@ struct runner_config {
     unsigned workers = 0;               // pool (0: one per CPU)
     std::size_t fiber_stack = kDefaultFiberStack;
     bool fiber_guard = true;
+    join_policy join = join_policy::help_first;  // the loop models (see runners/join_policy.hpp)
 };
 
 template <class R>
 inline constexpr bool placeable = requires { R::placeable; };
 
 template <class R>
-std::unique_ptr<R> make_runner(const runner_config& c) {
+std::unique_ptr<R> construct_runner(const runner_config& c) {
     if constexpr (std::is_same_v<R, thread_runner>)
         return std::make_unique<R>(thread_options{c.where});
     else if constexpr (std::is_same_v<R, pool_runner>)
@@ -40,6 +43,16 @@ std::unique_ptr<R> make_runner(const runner_config& c) {
 #endif
     else
         return std::make_unique<R>();
+}
+
+template <class R>
+std::unique_ptr<R> make_runner(const runner_config& c) {
+    auto rt = construct_runner<R>(c);
+    if constexpr (requires { rt->set_join_policy(c.join); })
+        rt->set_join_policy(c.join);
+    else if (c.join != join_policy::help_first)
+        throw std::logic_error(std::string(R::name) + " has no join policy to set");
+    return rt;
 }
 
 // After a run: a placement that could not be applied makes the case a skip.

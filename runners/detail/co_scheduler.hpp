@@ -12,7 +12,8 @@
 // where the compiler does not turn symmetric transfer into a tail call
 // (sanitizer and -O0 builds), so the stack cannot overflow.
 // A join on a child that is still queued near the tail runs the child at
-// once (run_joined), so spawn-then-join trees run depth-first.
+// once (run_joined), so spawn-then-join trees run depth-first; with
+// join_policy::fifo (set_join_policy) the joiner waits its turn instead.
 // A task woken by the running task (a channel hand-off, a finished child)
 // goes to a one-entry `runnext` slot and runs next, as in Go's scheduler: a
 // message exchange then costs no queue traffic. The slot is flushed to the
@@ -46,6 +47,7 @@
 #include "runners/detail/ring_queue.hpp"
 #include "runners/detail/timer_wheel.hpp"
 #include "runners/errors.hpp"
+#include "runners/join_policy.hpp"
 #include "runners/task.hpp"
 
 namespace sy::detail {
@@ -331,6 +333,8 @@ public:
 
     std::size_t live_tasks() const { return live_; }
     frame_pool& frames() { return pool_; }
+    // Before run(): help-first joins (the default) or plain FIFO.
+    void set_join_policy(join_policy p) noexcept { help_first_ = p == join_policy::help_first; }
     Backend& backend() { return io_; }
 
     // Used by backends' I/O awaiters.
@@ -353,7 +357,7 @@ public:
     // spawns and joins (skynet, divide and conquer) then runs depth-first
     // and keeps few frames live, not a whole level of the tree.
     std::coroutine_handle<> run_joined(std::coroutine_handle<> child) noexcept {
-        if (budget_ > 0 && ready_.take_recent(child, kJoinWindow)) {
+        if (help_first_ && budget_ > 0 && ready_.take_recent(child, kJoinWindow)) {
             --budget_;
             return child;
         }
@@ -426,6 +430,7 @@ private:
     std::size_t live_ = 0;
     std::size_t outstanding_ = 0;  // wake-ups owed by I/O, offload, events
     std::size_t budget_ = 0;
+    bool help_first_ = true;  // join_policy::help_first
     std::thread::id owner_;
     std::unique_ptr<detail::offload_pool> offload_;
 };

@@ -89,6 +89,10 @@ def chart_skynet(res: Results):
     bars = [Bar(b.label(skip=("n",)), b.model, st, b.marks) for b in at_top
             if (st := b.stat(tidy.TIME_MS))]
     absent = sorted({s.label for s in series} - {b.label for b in bars})
+    # The loop models run order:breadth at one N only: one note, not a list.
+    breadth = [a for a in absent if "order:breadth" in a]
+    absent = [a for a in absent if a not in breadth]
+    breadth_ns = sorted({p.x for s in series if s.label in breadth for p in s.points})
     fig, (left, right) = new_figure(res, "Skynet: spawn a tree of tasks and sum the leaves",
                                     ncols=2, height=max(PANEL_H, 1.6 + BAR_H * len(bars)))
     marks = draw_hbars(left, bars, "ms")
@@ -96,6 +100,8 @@ def chart_skynet(res: Results):
     title = f"time per model at N = {n_top:,.0f}"
     if absent:
         title += f"\nnot run at this N: {', '.join(absent)}"
+    if breadth_ns:
+        title += f"\norder:breadth only at N = {', '.join(f'{x:,.0f}' for x in breadth_ns)}"
     left.set_title(title, fontsize="small")
     marks |= draw_lines(right, series)
     set_scales(right, all_x(series), all_y(series), xlog=True)

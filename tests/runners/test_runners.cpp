@@ -606,4 +606,36 @@ TEST(HelpFirstJoin, CoroutineUringRunsASpawnJoinTreeDepthFirst) {
     expect_depth_first_tree(rt);
 }
 
+// join_policy::fifo turns the help-first join off: the same tree runs
+// breadth-first, every task alive before the first leaf finishes (skynet's
+// order:breadth rows rely on it).
+template <class R>
+void expect_breadth_first_tree(R& rt) {
+    constexpr long kLeaves = 10'000;
+    constexpr std::size_t kTasks = 11'111;
+    rt.set_join_policy(sy::join_policy::fifo);
+    std::size_t peak_live = 0;
+    long sum = rt.run(tree_node(rt, 0, kLeaves, peak_live));
+    EXPECT_EQ(sum, kLeaves * (kLeaves - 1) / 2);
+    EXPECT_GE(peak_live, kTasks - 1) << "the fifo join still helped first";
+    EXPECT_EQ(rt.live_tasks(), 0u);
+}
+
+TEST(FifoJoin, CoroutineRunsASpawnJoinTreeBreadthFirst) {
+    sy::coroutine_runner rt;
+    expect_breadth_first_tree(rt);
+}
+
+TEST(FifoJoin, FiberRunsASpawnJoinTreeBreadthFirst) {
+    sy::fiber_runner rt;
+    expect_breadth_first_tree(rt);
+}
+
+TEST(FifoJoin, CoroutineUringRunsASpawnJoinTreeBreadthFirst) {
+    const auto& u = sy::probe_uring();
+    if (!u.available) GTEST_SKIP() << "io_uring unavailable: " << u.reason;
+    sy::coroutine_uring_runner rt;
+    expect_breadth_first_tree(rt);
+}
+
 }  // namespace

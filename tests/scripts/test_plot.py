@@ -138,6 +138,7 @@ def test_capped_and_oversubscribed_points_are_marked(good_figures):
     assert "client-bound" in texts(by_name["echo_throughput"])
     skynet = " ".join(texts(by_name["skynet"]))
     assert "not run at this N: thread workers:1" in skynet
+    assert "order:breadth only at N = 10,000" in skynet
 
 
 def test_multicore_keeps_threads_param():
