@@ -259,6 +259,11 @@ private:
         getrusage(RUSAGE_SELF, &ru0_);
         cpu0_ = process_cpu_ns();
         ws_ = now_ns();
+        // The window lasts --duration from when it really started: a loop
+        // turn that ran past the warm-up's end (a client stalled by a slow
+        // server) must not shorten it, or a saturated server's window -- and
+        // its sample count -- shrinks (seen: 0.012 s of a planned 0.2 s).
+        we_target_ = ws_ + static_cast<std::uint64_t>(opt_.duration * 1e9);
         in_window_ = true;
         lat_.reset();
         lag_.reset();
