@@ -39,6 +39,10 @@ struct options {
     // attached: syscalls per message by name). `run` passes it to one round's
     // processes only; timed windows never have anything attached.
     bool profile = false;
+    // --sy_long_open: benches with an open loop (echo) give every offered
+    // rate a window long enough for p99.9 to rest on >= 100 samples
+    // (`run --long-open`; publication-grade, much longer).
+    bool long_open = false;
     bool wants(std::string_view model) const {
         return models.empty() || models.count(std::string(model)) != 0;
     }

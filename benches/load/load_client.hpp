@@ -165,6 +165,19 @@ public:
     std::uint64_t cpu_ns() const { return cpu1_ - cpu0_; }
     std::uint64_t user_ns() const { return tv_ns(ru1_.ru_utime) - tv_ns(ru0_.ru_utime); }
     std::uint64_t sys_ns() const { return tv_ns(ru1_.ru_stime) - tv_ns(ru0_.ru_stime); }
+    // Messages in flight (sent, not yet echoed) or due and not yet sent when
+    // the window closed: recorded into latency() at their age at the close
+    // (a lower bound of their latency), so the slowest messages are not
+    // silently dropped.
+    std::uint64_t censored() const { return censored_; }
+    // Open loop: messages due during the window, and the backlog (due but not
+    // yet echoed) at its start and its end.
+    std::uint64_t due_in_window() const { return due_end_ - due_start_; }
+    std::uint64_t backlog_at_start() const { return backlog_start_; }
+    std::uint64_t backlog_at_end() const { return backlog_end_; }
+    // Open loop: the server did not keep up with the offered rate (see
+    // kSaturatedShare in open_loop.hpp).
+    bool saturated() const { return open_ && open_schedule::saturated(due_in_window(), msgs_, backlog_end_); }
     std::uint64_t outstanding() const {
         std::uint64_t n = 0;
         for (const auto& c : conns_) n += c.tx_seq - c.rx_seq;
@@ -173,6 +186,27 @@ public:
     }
 
 private:
+    std::uint64_t echoed_total() const {
+        std::uint64_t n = 0;
+        for (const auto& c : conns_) n += c.rx_seq;
+        return n;
+    }
+    // Due (open loop) or sent (closed loop) and not yet echoed.
+    std::uint64_t backlog() const {
+        if (!open_) return generated_total() - echoed_total();
+        return sched_.due_total() - std::min(sched_.due_total(), echoed_total());
+    }
+    // Records every message not echoed by `now` at its age then (censored).
+    void censor_unfinished(std::uint64_t now) {
+        for (const auto& c : conns_) {
+            const std::uint64_t last = open_ ? std::max(c.tx_seq, sched_.due_count(c.idx)) : c.tx_seq;
+            for (std::uint64_t seq = c.rx_seq; seq < last; ++seq) {
+                const std::uint64_t from = open_ ? sched_.intended(c.idx, seq) : c.sent_at;
+                lat_.record(now - std::min(now, from));
+                ++censored_;
+            }
+        }
+    }
     std::uint64_t generated_total() const {
         std::uint64_t n = 0;
         for (const auto& c : conns_) n += c.tx_seq;
@@ -225,10 +259,18 @@ private:
         getrusage(RUSAGE_SELF, &ru0_);
         cpu0_ = process_cpu_ns();
         ws_ = now_ns();
+        // The window lasts --duration from when it really started: a loop
+        // turn that ran past the warm-up's end (a client stalled by a slow
+        // server) must not shorten it, or a saturated server's window -- and
+        // its sample count -- shrinks (seen: 0.012 s of a planned 0.2 s).
+        we_target_ = ws_ + static_cast<std::uint64_t>(opt_.duration * 1e9);
         in_window_ = true;
         lat_.reset();
         lag_.reset();
-        msgs_ = 0;
+        msgs_ = censored_ = 0;
+        if (open_) sched_.advance(ws_, [&](std::uint32_t i) { mark_dirty(conns_[i]); });
+        due_start_ = sched_.due_total();
+        backlog_start_ = backlog();
         spin_ns_ = 0;
         turns_ = idle_turns_ = events_ = 0;
     }
@@ -236,6 +278,10 @@ private:
         we_ = now_ns();
         cpu1_ = process_cpu_ns();
         getrusage(RUSAGE_SELF, &ru1_);
+        if (open_) sched_.advance(we_, [](std::uint32_t) {});  // every message due by the close
+        due_end_ = sched_.due_total();
+        backlog_end_ = backlog();
+        censor_unfinished(we_);
         in_window_ = false;
         done_ = true;
         if (on_window_end) on_window_end();
@@ -252,7 +298,8 @@ private:
     bool in_window_ = false, done_ = false, spin_ = false;
     std::uint64_t spin_ns_ = 0, turns_ = 0, idle_turns_ = 0, events_ = 0;
     log_histogram lat_, lag_;
-    std::uint64_t msgs_ = 0, verify_errors_ = 0, unexpected_bytes_ = 0;
+    std::uint64_t msgs_ = 0, verify_errors_ = 0, unexpected_bytes_ = 0, censored_ = 0;
+    std::uint64_t due_start_ = 0, due_end_ = 0, backlog_start_ = 0, backlog_end_ = 0;
     std::uint64_t cpu0_ = 0, cpu1_ = 0;
     rusage ru0_{}, ru1_{};
     std::string failure_;

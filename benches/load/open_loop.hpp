@@ -6,6 +6,19 @@
 // measured from each message's *intended* send time, so queueing shows up
 // as latency instead of being hidden by a slowed sender (coordinated-omission
 // corrected); how late messages left is reported apart (send_lag_*).
+//
+// Saturation. A server keeps up with the offered rate when, over the
+// measured window, it echoes (nearly) every message that fell due in it and
+// does not end the window far behind. `saturated` is set when either
+//   echoed in the window < (1 - kSaturatedShare) x due in the window
+//     (the achieved rate fell short of the offered rate by more than 5%;
+//     equivalently the backlog -- due but not yet echoed -- grew through the
+//     window by more than 5% of the window's messages), or
+//   backlog when the window closed > kSaturatedShare x due in the window
+//     (it kept pace but stayed behind by more than 5% of the window, e.g. a
+//     backlog built up during warm-up and never cleared).
+// A healthy server's backlog is rate x latency: 40 000 msg/s x 100 us = 4
+// messages, far below 5% of bench_echo's windows (>= 10 000 messages).
 // load_client (benches/load/load_client.hpp) asks this schedule which
 // connections have messages due, when a message was meant to leave, and how
 // to wait for the next one; everything the open loop decides is here.
@@ -19,6 +32,9 @@
 
 namespace sy::load {
 
+// Share of the window's due messages a server may fall short by, or stay
+// behind by at the close, before it is marked saturated (see above).
+inline constexpr double kSaturatedShare = 0.05;
 // Bytes queued per connection before the client stops generating for it
 // (the server is behind; the messages stay due and their latency grows).
 inline constexpr std::size_t kOutHighWater = 256 * 1024;
@@ -63,6 +79,13 @@ public:
     // A connection with `queued` bytes not yet sent may take one more message.
     static bool may_queue(std::size_t queued, std::size_t size) {
         return queued == 0 || queued + size <= kOutHighWater;
+    }
+
+    // See "Saturation" above.
+    static bool saturated(std::uint64_t due_in_window, std::uint64_t echoed_in_window, std::uint64_t backlog_at_end) {
+        const double due = static_cast<double>(due_in_window);
+        return static_cast<double>(echoed_in_window) < (1.0 - kSaturatedShare) * due ||
+               static_cast<double>(backlog_at_end) > kSaturatedShare * due;
     }
 
     // How to wait for the next due message when nothing is to be sent now;

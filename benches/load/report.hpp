@@ -3,6 +3,13 @@
 // the CPU placement it records. The client marks itself `client_bound`
 // when it kept >= kClientBoundPct of its core busy (spin waits excluded):
 // the throughput is then the client's, not the server's.
+//
+// Latency samples are the messages echoed in the window plus the `censored`
+// ones (not echoed when it closed, recorded at their age then). A
+// percentile p is reported only when at least kMinTailSamples samples lie
+// beyond it (samples x (100 - p) / 100 >= 100: p99 needs 10 000 samples,
+// p99.9 100 000); otherwise its key is null -- a tail resting on a handful
+// of samples is noise, not a figure. `samples` says how many there were.
 #pragma once
 
 #include <sched.h>
@@ -12,6 +19,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -39,6 +47,14 @@ inline bool cpu_in(const nlohmann::json& cpus, int cpu) {
     for (const auto& c : cpus)
         if (c == cpu) return true;
     return false;
+}
+
+inline constexpr std::uint64_t kMinTailSamples = 100;
+
+// Samples beyond percentile p (given in per mille, e.g. 999 for p99.9), in
+// integers so that 10 000 samples give exactly 100 beyond p99.
+inline std::uint64_t tail_samples(std::uint64_t samples, unsigned per_mille) {
+    return samples * (1000 - per_mille) / 1000;
 }
 
 inline nlohmann::json num_or_null(std::optional<double> v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
@@ -75,10 +91,10 @@ inline nlohmann::ordered_json report(const options& o, const load_client& cl, co
     j["bytes"] = bytes;
     j["msgs_per_second"] = secs > 0 ? round3(static_cast<double>(msgs) / secs) : 0.0;
     j["bytes_per_second"] = secs > 0 ? round3(static_cast<double>(bytes) / secs) : 0.0;
-    j["p50_us"] = us(h.percentile(50));
-    j["p90_us"] = us(h.percentile(90));
-    j["p99_us"] = us(h.percentile(99));
-    j["p999_us"] = us(h.percentile(99.9));
+    for (auto [key, per_mille] : {std::pair{"p50_us", 500u}, {"p90_us", 900u}, {"p99_us", 990u}, {"p999_us", 999u}})
+        j[key] = tail_samples(h.count(), per_mille) >= kMinTailSamples
+                     ? nlohmann::json(us(h.percentile(per_mille / 10.0)))
+                     : nlohmann::json(nullptr);
     j["max_us"] = us(h.max());
     j["mean_us"] = round3(h.mean() / 1000.0);
     j["client_cpu_pct"] = round3(cpu_pct);
@@ -129,6 +145,16 @@ inline nlohmann::ordered_json report(const options& o, const load_client& cl, co
         j["send_lag_max_us"] = nullptr;
     }
     j["outstanding_at_end"] = cl.outstanding();
+    j["samples"] = h.count();
+    j["censored"] = cl.censored();
+    if (o.mode == load_mode::open) {
+        j["msgs_due"] = cl.due_in_window();
+        j["backlog_at_start"] = cl.backlog_at_start();
+        j["backlog_at_end"] = cl.backlog_at_end();
+        j["saturated"] = cl.saturated() ? 1 : 0;
+    } else {
+        j["msgs_due"] = j["backlog_at_start"] = j["backlog_at_end"] = j["saturated"] = nullptr;
+    }
     j["verify_errors"] = cl.verify_errors();
     j["unexpected_bytes"] = cl.unexpected_bytes();
     j["pinned_cpu"] = o.cpu ? nlohmann::json(*o.cpu) : nlohmann::json(nullptr);

@@ -67,6 +67,10 @@ def make_parser() -> Parser:
                    help="results directory (default results/<UTC time>-<fingerprint>/)")
     r.add_argument("--build-dir", type=Path, metavar="DIR",
                    help="build tree to use (default build/)")
+    r.add_argument("--long-open", action="store_true",
+                   help="echo open loop: windows long enough for p99.9 to rest on >= 100 "
+                        "samples at every offered rate (~16 s per server and process instead "
+                        "of ~2; a full run takes ~11 minutes longer). Publication-grade tails")
     r.add_argument("--no-peers", action="store_true",
                    help="no peer systems: no Python/node/Go echo servers, no pybench, "
                         "and their apt packages are not needed")
@@ -283,7 +287,8 @@ def main(argv=None) -> int:
                                 models=run.parse_models(args.models),
                                 repetitions=args.repetitions, processes=args.processes,
                                 timeout=args.timeout,
-                                out=args.out, peers=not args.no_peers)
+                                out=args.out, peers=not args.no_peers,
+                                long_open=args.long_open)
             if args.build_dir:
                 cfg.build_dir = args.build_dir.resolve()
             return run.execute(cfg)

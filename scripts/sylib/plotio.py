@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import math
 
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullLocator
 
 from . import tidy
-from .plotkit import (GROUP_W, LEGEND_W, MARKED_PERCENTILE, PANEL_H, PANEL_W, PERCENTILE_STYLES,
+from .plotkit import (GROUP_W, LEGEND_W, PANEL_H, PANEL_W,
                       all_x, all_y, Bar, bar_handles, ci_handle, colour, draw_grouped_bars,
-                      draw_lines, Line2D, marks_handle, model_handle, new_figure, one_legend,
+                      draw_lines, draw_values, err, line_style, Line2D, marker,
+                      marks_handle, model_handle, new_figure, one_legend,
                       panel_figure, panel_keys, Patch, set_scales, sweep)
 from .tidy import Results, Stat, num
 
@@ -40,38 +41,104 @@ def chart_echo_throughput(res: Results):
     return one_legend(fig, axes, ncols, handles)
 
 
+# The open loop's percentiles, one panel each (p99.9 only where some row has
+# it: it needs 100 000 samples, `run --long-open`).
+OPEN_PERCENTILES = (("p50", "median (p50)"), ("p99", "p99"), ("p999", "p99.9"))
+SATURATED = "saturated"
+
+
 def chart_echo_latency(res: Results):
+    """Small multiples: a panel per percentile (a row per connections x size),
+    x = offered rate (msgs/s, the same for every server), y = latency (log),
+    a line per server. A saturated point (the server fell behind the offered
+    rate) is hollow and not joined: its latency is the censored lower bound of
+    a growing queue. At each rate the server with the lowest latency among
+    those keeping up is named beside its point, so "who has the lowest tail at
+    this load" is read without the legend."""
     rows = [b for b in res.ok("echo") if b.params.get("mode") == "open"]
-    panels = panel_keys(rows, ("conns", "size"))
     if not rows:
         return "no open-loop echo results (mode:open)" if res.ok("echo") else None
-    fig, axes, ncols = panel_figure(res, "Echo, open loop: latency percentiles vs offered rate",
-                                    len(panels))
-    labels, marks = {}, set()
-    for ax, (conns, size) in zip(axes, panels):
+    combos = panel_keys(rows, ("conns", "size"))
+    pcts = [(p, t) for p, t in OPEN_PERCENTILES if any(b.stat(tidy.ECHO_LAT[p]) for b in rows)]
+    if not pcts:
+        return "open-loop echo rows have no latency percentile (too few samples)"
+    fig, axes = new_figure(res, "Echo, open loop: latency vs offered rate (lower is better; "
+                                "named: lowest at that rate)", nrows=len(combos), ncols=len(pcts),
+                           sharey=True)
+    labels, xs_all, saturated = {}, set(), False
+    for r, (conns, size) in enumerate(combos):
         sub = [b for b in rows if (b.params.get("conns"), b.params.get("size")) == (conns, size)]
-        xs, ys = [], []
-        for pct in PERCENTILE_STYLES:
+        for c, (pct, title) in enumerate(pcts):
+            ax = axes[r * len(pcts) + c]
             series = sweep(sub, tidy.ECHO_LAT[pct], "rate", skip=("conns", "size", "mode"))
-            marks |= draw_lines(ax, series, ls=PERCENTILE_STYLES[pct], lw=1.2,
-                                markers=pct == MARKED_PERCENTILE)
+            saturated |= _draw_open_lines(ax, series)
             labels.update({s.label: s.model for s in series})
-            xs += all_x(series)
-            ys += all_y(series)
-        set_scales(ax, xs, ys, ylog=True)
-        ax.set_title(f"{conns} connections, {size} B messages", fontsize="small")
-        # the rate parameter is a share of each server's own closed-loop
-        # maximum in the same run (echo.cpp), not messages per second
-        ax.set_xlabel("offered rate (% of the server's closed-loop maximum"
-                      + (", log scale)" if ax.get_xscale() == "log" else ")"))
-        ax.set_ylabel("latency (µs, log scale)")
-        ax.grid(alpha=0.3)
-    handles = [model_handle(k, m, ls="-") for k, m in labels.items()]
-    handles += [Line2D([], [], color="black", ls=ls, label=f"latency {p}")
-                for p, ls in PERCENTILE_STYLES.items()] + [ci_handle()]
-    if marks:
-        handles.append(marks_handle(marks))
-    return one_legend(fig, axes, ncols, handles)
+            xs_all.update(all_x(series))
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_title(f"{title}, {conns} connections, {size} B", fontsize="small")
+            ax.set_xlabel("offered rate (messages/s, log scale)")
+            if c == 0:
+                ax.set_ylabel("latency (µs, log scale)")
+            ax.grid(alpha=0.3, which="both")
+    for ax in axes:
+        ax.set_xticks(sorted(xs_all), [f"{x / 1000:g}k" for x in sorted(xs_all)])
+        ax.xaxis.set_minor_locator(NullLocator())
+        lo, hi = min(xs_all), max(xs_all)
+        ax.set_xlim(lo / 1.35, hi * 1.35)
+        y0, y1 = ax.get_ylim()
+        ax.set_ylim(y0 / 1.6, y1)   # room for the name under the lowest point
+    handles = [model_handle(k, m) for k, m in labels.items()] + [ci_handle()]
+    if saturated:
+        handles.append(Line2D([], [], ls="", marker="o", ms=7, mfc="white", mec="black",
+                              label="hollow: saturated (fell behind the\noffered rate in some process)"))
+    return one_legend(fig, axes, len(pcts), handles)
+
+
+def _draw_open_lines(ax, series) -> bool:
+    """Lines through the points where a server kept up, hollow unjoined points
+    where it was saturated, the lowest kept-up point at each rate named.
+    True if any point was saturated."""
+    best: dict[float, tuple] = {}
+    any_saturated = False
+    for s in series:
+        ok = [p for p in s.points if SATURATED not in p.marks]
+        sat = [p for p in s.points if SATURATED in p.marks]
+        any_saturated |= bool(sat)
+        col, mk = colour(s.model), marker(s.model)
+        for run in _kept_up_runs(s.points):   # a line never crosses a saturated rate
+            ax.errorbar([p.x for p in run], [p.stat.median for p in run],
+                        yerr=err([p.stat for p in run]), color=col,
+                        ls=s.ls or line_style(s.model), marker=mk, ms=5, lw=1.2, capsize=2,
+                        elinewidth=0.8)
+            draw_values(ax, [p.x for p in run], [p.stat for p in run], vertical=True)
+        if sat:
+            ax.plot([p.x for p in sat], [p.stat.median for p in sat], ls="", marker=mk, ms=6,
+                    mfc="white", mec=col, mew=1.2, zorder=4)
+        for p in ok:
+            if p.x not in best or p.stat.median < best[p.x][0]:
+                best[p.x] = (p.stat.median, s)
+    for x, (y, s) in best.items():
+        ax.annotate(s.model or s.label, (x, y), xytext=(0, -9), textcoords="offset points",
+                    ha="center", va="top", fontsize="x-small", fontweight="bold",
+                    color=colour(s.model),
+                    bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8),
+                    zorder=7)
+    return any_saturated
+
+
+def _kept_up_runs(points) -> list[list]:
+    """The points (sorted by rate) split into runs of consecutive rates at
+    which the server kept up."""
+    runs, cur = [], []
+    for p in points:
+        if SATURATED in p.marks:
+            if cur:
+                runs.append(cur)
+            cur = []
+        else:
+            cur.append(p)
+    return runs + ([cur] if cur else [])
 
 
 def _by_group(rows, metric, keys, values_only=False) -> tuple[list[str], list]:

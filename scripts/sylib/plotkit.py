@@ -150,7 +150,7 @@ def ci_handle() -> Line2D:
     return Line2D([], [], color="black", marker="|", ms=8, ls="-", lw=0.8, label=CI_TEXT)
 
 
-def _err(stats: list[Stat]):
+def err(stats: list[Stat]):
     lo = [s.median - s.lo if math.isfinite(s.lo) else 0.0 for s in stats]
     hi = [s.hi - s.median if math.isfinite(s.hi) else 0.0 for s in stats]
     return [lo, hi]
@@ -217,7 +217,7 @@ def draw_lines(ax, series: list[Series], *, ls=None, lw=1.6, markers=True) -> se
     for s in series:
         xs = [p.x for p in s.points]
         ys = [p.stat.median for p in s.points]
-        ax.errorbar(xs, ys, yerr=_err([p.stat for p in s.points]), color=colour(s.model),
+        ax.errorbar(xs, ys, yerr=err([p.stat for p in s.points]), color=colour(s.model),
                     ls=ls or s.ls or line_style(s.model),
                     marker=marker(s.model) if markers else None, ms=5, lw=lw,
                     capsize=2, elinewidth=0.8)
@@ -264,7 +264,7 @@ def draw_hbars(ax, bars: list[Bar], unit: str, scale: str | None = None,
     meds = [b.stat.median for b in bars]
     values = meds + [v for b in bars for v in (b.stat.lo, b.stat.hi)] + list(extra_values)
     scale = scale or ("log" if spans_decades(values) else "linear")
-    rects = ax.barh(ys, meds, xerr=_err([b.stat for b in bars]),
+    rects = ax.barh(ys, meds, xerr=err([b.stat for b in bars]),
                     color=[colour(b.model) for b in bars], edgecolor="black", linewidth=0.4,
                     error_kw={"elinewidth": 0.9, "capsize": 3}, height=0.7)
     draw_values(ax, ys, [b.stat for b in bars], vertical=False)
@@ -302,7 +302,7 @@ def draw_hdots(ax, bars: list[Bar], unit: str, extra_values=()) -> set:
     values = [v for b in bars for v in (b.stat.median, b.stat.lo, b.stat.hi)] + list(extra_values)
     marks = set()
     for y, b in zip(ys, bars):
-        ax.errorbar([b.stat.median], [y], xerr=_err([b.stat]), color=colour(b.model),
+        ax.errorbar([b.stat.median], [y], xerr=err([b.stat]), color=colour(b.model),
                     marker=marker(b.model), ms=7, ls="", capsize=3, elinewidth=0.9)
         draw_values(ax, [y], [b.stat], vertical=False)
         if b.marks:
@@ -331,7 +331,7 @@ def draw_grouped_bars(ax, groups: list[str], series: list[tuple[str, str, list]]
         xs = [g + (i - (len(series) - 1) / 2) * width for g, s in enumerate(sts) if s]
         present = [s for s in sts if s]
         rects = ax.bar(xs, [s.stat.median for s in present], width=width,
-                       yerr=_err([s.stat for s in present]), color=colour(model),
+                       yerr=err([s.stat for s in present]), color=colour(model),
                        edgecolor="black", linewidth=0.4, label=label,
                        error_kw={"elinewidth": 0.8, "capsize": 2})
         draw_values(ax, xs, [s.stat for s in present], vertical=True)

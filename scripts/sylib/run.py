@@ -187,6 +187,8 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
                **cfg.extra_env)
     selection = {"tier": cfg.tier, "filter": cfg.filter, "models": cfg.models,
                  "repetitions": cfg.repetitions, "processes": cfg.processes}
+    if cfg.long_open:   # only then: earlier runs' manifests have no such key
+        selection["long_open"] = True
     rounds = max(cfg.procs(b) for b, _, _ in plan)
     schedule = [job for r in range(rounds) for job in jobs_of_round(plan, r, cfg)]
     jobs_per_bench: dict[str, int] = {}
@@ -247,6 +249,7 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
         "tier": cfg.tier,
         "filter": cfg.filter, "models": cfg.models, "repetitions": cfg.repetitions,
         "processes": cfg.processes, "timeout": cfg.limit(),
+        "long_open": cfg.long_open,
         "fingerprint": fp,
         "models_skipped": skipped_models,
         "benches": records,

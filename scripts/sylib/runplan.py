@@ -54,6 +54,9 @@ class RunConfig:
     build_dir: Path = REPO / "build"
     extra_env: dict = field(default_factory=dict)
     peers: bool = True          # --no-peers: no peer echo servers, no pybench
+    # --long-open: echo's open-loop windows sized for p99.9 (--sy_long_open);
+    # its bench processes then get the full tier's watchdog limit at least.
+    long_open: bool = False
 
     @property
     def tier(self) -> str:
@@ -72,7 +75,9 @@ class RunConfig:
         return min(n, FEWER_PROCESSES.get(bench, n))
 
     def limit(self) -> float:
-        return self.timeout or TIERS[self.tier]["timeout"]
+        if self.timeout:
+            return self.timeout
+        return max(TIERS[self.tier]["timeout"], TIERS["full"]["timeout"] if self.long_open else 0)
 
 
 def parse_models(text: str | None) -> list[str] | None:
@@ -107,6 +112,8 @@ def bench_args(cfg: RunConfig, bench: str | None = None) -> list[str]:
         args.append(f"--benchmark_filter={cfg.filter}")
     if cfg.models:
         args.append("--sy_models=" + ",".join(cfg.models))
+    if cfg.long_open:
+        args.append("--sy_long_open")
     if bench is not None:
         args.append(f"--sy_repetitions={cfg.reps(bench)}")
     elif cfg.repetitions:

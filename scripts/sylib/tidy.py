@@ -38,7 +38,7 @@ BASELINES = ("bare_call", "bare_coroutine", "bare_fcontext", "futex", "epoll", "
 PEERS = ("py_asyncio", "py_asyncio_proto", "py_uvloop", "py_uvloop_proto", "py_gevent",
          "py_threads", "node", "go_gomaxprocs1", "go")
 MODEL_ORDER = MODELS + BASELINES + PEERS
-MARKS = ("capped", "oversubscribed", "client_bound")
+MARKS = ("capped", "oversubscribed", "client_bound", "saturated")
 
 CI_LEVEL = 0.95          # asked for; with few processes the achieved level is lower (Stat.level)
 MIN_PROCESSES = 3        # fewer processes: no interval (the values are shown instead)

@@ -3,7 +3,10 @@
 // per connection, on 127.0.0.1 with an ephemeral port. Closed and open loop,
 // both I/O paths, must verify every byte and print sane JSON; a corrupting
 // server must make the tool exit 1; a non-loopback host, a host name, a
-// closed port or bad flags must make it exit 2 with one line on stderr.
+// closed port or bad flags must make it exit 2 with one line on stderr. A
+// throttled server must be marked saturated in open loop, and the messages it
+// left unanswered must be counted (censored) at their age; a percentile
+// without 100 samples beyond it must be null.
 //
 // No timing assertions beyond generous sanity: the 2-core CI machine is noisy.
 // Needs: loopback TCP. The io_uring cases skip when the tool reports io_uring
@@ -42,7 +45,12 @@ constexpr const char* kShortRun[] = {"--duration", "0.3", "--warmup", "0.1"};
 constexpr std::size_t kEchoChunk = 64 * 1024;
 constexpr std::uint64_t kCorruptEvery = 4099;   // corrupting server: flip one byte in this many
 
-enum class echo_kind { plain, corrupt, close_early };
+// slow: echoes one message (kSlowChunk bytes) per read and then sleeps
+// kSlowPause: under ~1000 messages/s per connection. silent: reads and never
+// answers.
+enum class echo_kind { plain, corrupt, close_early, slow, silent };
+constexpr std::size_t kSlowChunk = 64;
+constexpr auto kSlowPause = 1ms;
 
 // Echo server on 127.0.0.1:<ephemeral>: an acceptor thread and one blocking
 // echo thread per connection. Stops (and joins) in the destructor.
@@ -88,8 +96,10 @@ private:
         std::vector<char> buf(kEchoChunk);
         std::uint64_t pos = 0;
         for (;;) {
-            const ssize_t n = read(c, buf.data(), buf.size());
+            const ssize_t n = read(c, buf.data(), kind_ == echo_kind::slow ? kSlowChunk : buf.size());
             if (n <= 0) return;
+            if (kind_ == echo_kind::silent) continue;
+            if (kind_ == echo_kind::slow) std::this_thread::sleep_for(kSlowPause);
             if (kind_ == echo_kind::close_early && pos > 10'000) {
                 shutdown(c, SHUT_RDWR);
                 return;
@@ -201,12 +211,23 @@ void expect_sane(const tool_result& r, const std::string& mode, long conns, long
     EXPECT_LT(j["duration_s"].get<double>(), 5.0);
     EXPECT_GT(j["msgs_per_second"].get<double>(), 0);
     EXPECT_GT(j["bytes_per_second"].get<double>(), 0);
-    const double p50 = j["p50_us"], p90 = j["p90_us"], p99 = j["p99_us"], p999 = j["p999_us"], mx = j["max_us"];
-    EXPECT_GT(p50, 0);
-    EXPECT_LE(p50, p90);
-    EXPECT_LE(p90, p99);
-    EXPECT_LE(p99, p999);
-    EXPECT_LE(p999, mx);
+    // Samples: the echoed messages and the censored ones (unanswered at the close).
+    const auto samples = j["samples"].get<std::uint64_t>();
+    EXPECT_EQ(samples, j["msgs"].get<std::uint64_t>() + j["censored"].get<std::uint64_t>());
+    EXPECT_LE(j["censored"].get<std::uint64_t>(), j["outstanding_at_end"].get<std::uint64_t>());
+    // A percentile is there exactly when >= 100 samples lie beyond it, and
+    // the ones there are ordered.
+    double prev = 0;
+    for (auto [key, per_mille] : {std::pair{"p50_us", 500u}, {"p90_us", 900u}, {"p99_us", 990u}, {"p999_us", 999u}}) {
+        const bool enough = samples * (1000 - per_mille) / 1000 >= 100;
+        EXPECT_EQ(j[key].is_number(), enough) << key << " with " << samples << " samples: " << j[key];
+        if (!j[key].is_number()) continue;
+        EXPECT_GT(j[key].get<double>(), 0) << key;
+        EXPECT_LE(prev, j[key].get<double>()) << key;
+        prev = j[key].get<double>();
+    }
+    const double mx = j["max_us"];
+    EXPECT_LE(prev, mx);
     EXPECT_LT(mx, 5e6);  // under 5 s: generous
     EXPECT_GE(j["client_cpu_pct"].get<double>(), 0);
     EXPECT_TRUE(j["client_bound"] == 0 || j["client_bound"] == 1);
@@ -265,7 +286,52 @@ TEST(LoadTool, OpenLoopPipelinedBothPaths) {
         EXPECT_LE(r.j["msgs"].get<double>(), kRate * r.j["duration_s"].get<double>() * 1.5 + 10) << r.out;
         EXPECT_GE(r.j["send_lag_p99_us"].get<double>(), 0);
         EXPECT_TRUE(r.j["send_lag_max_us"].is_number());
+        // A thread per connection keeps up with 3000 messages/s of 1 KiB.
+        EXPECT_EQ(r.j["saturated"], 0) << r.out;
+        EXPECT_GT(r.j["msgs_due"].get<double>(), 0.5 * kRate * r.j["duration_s"].get<double>()) << r.out;
     }
+}
+
+TEST(LoadTool, SlowServerIsSaturatedAndItsBacklogCensored) {
+    // One connection, ~1000 echoes/s at most, 5000 offered: the backlog grows
+    // through the window; what is unanswered at the close is recorded at its
+    // age (hundreds of ms), not dropped.
+    for (const char* io : {"auto", "epoll"}) {
+        echo_server srv(echo_kind::slow);
+        auto r = run_tool(base_args(srv.port(), {"--conns", "1", "--size", "64", "--mode", "open", "--rate", "5000",
+                                                 "--io", io}));
+        expect_sane(r, "open", 1, 64);
+        EXPECT_EQ(r.j["saturated"], 1) << r.out;
+        EXPECT_LT(r.j["msgs"].get<double>(), 0.5 * r.j["msgs_due"].get<double>()) << r.out;
+        EXPECT_GT(r.j["backlog_at_end"].get<double>(), r.j["backlog_at_start"].get<double>()) << r.out;
+        EXPECT_GT(r.j["censored"].get<double>(), 0.2 * r.j["msgs_due"].get<double>()) << r.out;
+        // The oldest censored message was due well before the close (>= 100 ms
+        // behind after 0.4 s at a fifth of the offered rate).
+        EXPECT_GT(r.j["max_us"].get<double>(), 1e5) << r.out;
+    }
+}
+
+TEST(LoadTool, SilentServerEveryMessageCensored) {
+    // Nothing is ever echoed: still a result in open loop (exit 0), every
+    // sample censored, saturated.
+    echo_server srv(echo_kind::silent);
+    auto r = run_tool(base_args(srv.port(), {"--conns", "2", "--size", "64", "--mode", "open", "--rate", "2000"}));
+    ASSERT_EQ(r.code, 0) << describe(r);
+    EXPECT_EQ(r.j["msgs"], 0);
+    EXPECT_EQ(r.j["saturated"], 1);
+    EXPECT_EQ(r.j["censored"], r.j["samples"]);
+    // Everything due since the start (warm-up included) is unanswered.
+    EXPECT_GE(r.j["censored"].get<double>(), r.j["msgs_due"].get<double>()) << r.out;
+    EXPECT_TRUE(r.j["p50_us"].is_number()) << r.out;  // ~800 samples: p50 rests on >= 100
+    EXPECT_TRUE(r.j["p99_us"].is_null()) << r.out;    // < 10 000 samples
+}
+
+TEST(LoadTool, ClosedLoopHasNoSaturation) {
+    echo_server srv;
+    auto r = run_tool(base_args(srv.port(), {"--conns", "2", "--size", "64"}));
+    expect_sane(r, "closed", 2, 64);
+    EXPECT_TRUE(r.j["saturated"].is_null());
+    EXPECT_TRUE(r.j["msgs_due"].is_null());
 }
 
 // The first CPU this process may use (for --cpu).
@@ -405,6 +471,8 @@ TEST(LoadTool, BadUsageExitsTwoWithOneLine) {
     expect_usage_error(run_tool({"--port", "9", "--size", "4"}), "out of range");
     expect_usage_error(run_tool({"--port", "9", "--mode", "open"}), "--rate");
     expect_usage_error(run_tool({"--port", "9", "--rate", "100"}), "open only");
+    expect_usage_error(run_tool({"--port", "9", "--mode", "open", "--rate", "fast"}), "not a number");
+    expect_usage_error(run_tool({"--port", "9", "--mode", "open", "--rate", "0"}), "out of range");
     expect_usage_error(run_tool({"--port", "9", "--duration", "100", "--time-limit", "50"}), "time-limit");
     expect_usage_error(run_tool({"--conns", "1"}), "--port is required");
     expect_usage_error(run_tool({"--port", "9", "--wait", "sometimes"}), "--wait");

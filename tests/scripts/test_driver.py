@@ -204,6 +204,20 @@ def test_explicit_repetitions_reach_benches_with_their_own_count():
     assert "--sy_repetitions=2" in run.bench_args(run.RunConfig(), "skynet")
 
 
+def test_long_open_reaches_the_benches_and_widens_the_watchdog():
+    """`run --long-open`: every bench process gets --sy_long_open (echo sizes
+    its open-loop windows for p99.9), and quick's 180 s limit would not hold
+    its ~16 s per server: the full tier's limit applies unless --timeout."""
+    from sylib import main
+    args = main.make_parser().parse_args(["run", "--quick", "--long-open"])
+    assert args.long_open
+    cfg = run.RunConfig(quick=True, long_open=True)
+    assert "--sy_long_open" in run.bench_args(cfg, "echo")
+    assert "--sy_long_open" not in run.bench_args(run.RunConfig(), "echo")
+    assert cfg.limit() == 600.0 and run.RunConfig(quick=True).limit() == 180.0
+    assert run.RunConfig(quick=True, long_open=True, timeout=50).limit() == 50
+
+
 def test_process_plan_by_tier_and_bench():
     full, quick = run.RunConfig(), run.RunConfig(quick=True)
     assert full.procs("switch") == 5 and full.procs("echo") == 3 and full.procs("skynet") == 3

@@ -141,6 +141,33 @@ def test_capped_and_oversubscribed_points_are_marked(good_figures):
     assert "order:breadth only at N = 10,000" in skynet
 
 
+def test_echo_latency_small_multiples_at_absolute_rates(good_figures):
+    """A panel per percentile that has data (p99.9 is absent: 10 200 samples),
+    x = the offered rates in messages/s, saturated points hollow and named in
+    the legend, the lowest server at each rate named beside its point."""
+    fig = dict((c.name, f) for c, f in good_figures.items())["echo_latency"]
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title().split(",")[0] for ax in panels] == ["median (p50)", "p99"]
+    for ax in panels:
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["12.5k", "25k", "50k", "100k"]
+        assert ax.get_yscale() == "log"
+        assert "messages/s" in ax.get_xlabel()
+    assert any("saturated" in t for t in texts(fig))
+    # one name per rate; at 100k (load matters most) the fixture's highest
+    # peaks, uring and coroutine_uring, have the lowest latency
+    for ax in panels:
+        named = {a.xy[0]: a.get_text() for ax in [ax] for a in ax.texts}
+        assert sorted(named) == [12500, 25000, 50000, 100000]
+        assert set(named.values()) <= set(plot.COLOURS)
+        assert named[100000] in ("uring", "coroutine_uring"), named
+    # thread (peak 90k) is saturated at 100k: no line reaches that rate
+    thread = plot.COLOURS["thread"].lower()
+    for ax in panels:
+        lines = [l for l in ax.get_lines() if str(l.get_color()).lower() == thread
+                 and l.get_linestyle() not in ("None", "")]
+        assert lines and all(max(l.get_xdata()) <= 50000 for l in lines)
+
+
 def test_multicore_keeps_threads_param():
     # GB appends '/real_time' after our 'threads:2' param; it must stay a param.
     p = parse_name("multicore/thread/threads:2/real_time")
