@@ -1,6 +1,7 @@
 """Peer systems (issue 10): the registry runners/peers/peers.json, the Go
-peer's build, the pybench microbenchmark process, and the environment that
-tells bench_echo where the peers are.
+programs' build (the echo peer and gobench), the pybench and gobench
+microbenchmark processes, and the environment that tells bench_echo where
+the peers are.
 
 bench_echo reads peers.json itself; these functions are the driver's and the
 tests' view of the same file: placeholders {peers} (runners/peers) and {build}
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .results import InputError
+from .results import InputError, exact_alternation
 
 REPO = Path(__file__).resolve().parents[2]
 PEERS_DIR = REPO / "runners" / "peers"
@@ -25,6 +27,14 @@ PYTHON = "/usr/bin/python3"
 MICROBENCH = PEERS_DIR / "py_microbench.py"
 PYBENCH = "pybench"                     # its results file: results/<dir>/pybench.json
 GO_SOURCE = PEERS_DIR / "go_echo.go"
+GOBENCH = "gobench"                     # its results file: results/<dir>/gobench.json
+GO_MICROBENCH = PEERS_DIR / "go_microbench.go"
+# The Go programs built into <build>/peers/: executable name -> source.
+GO_PROGRAMS = {"go_echo": GO_SOURCE, "go_microbench": GO_MICROBENCH}
+GO_MISSING = "go is not installed (apt-get install golang-go)"
+# What gobench would have measured, for its skip rows when it cannot run.
+GOBENCH_FAMILIES = ("skynet/go", "switch/go")
+TIME_SUFFIX = "/real_time"
 GO_BUILD_TIMEOUT_S = 300
 REQUIRE_PROBE_TIMEOUT_S = 20
 MODULE_PREFIX = "python3:"
@@ -81,32 +91,36 @@ def unmet(requires: list[str], *, python: str = PYTHON) -> str:
     return ""
 
 
-def go_build_command(build_dir: Path, go: str = "go") -> tuple[list[str], dict]:
-    """The command and environment that build the Go peer into <build>/peers/:
-    GOPATH mode (no module), caches under the build tree, nothing in $HOME."""
+def go_build_command(build_dir: Path, go: str = "go",
+                     program: str = "go_echo") -> tuple[list[str], dict]:
+    """The command and environment that build a Go program (GO_PROGRAMS) into
+    <build>/peers/: GOPATH mode (no module, nothing downloaded), caches under
+    the build tree, nothing in $HOME."""
     out = Path(build_dir) / "peers"
     env = dict(os.environ, GO111MODULE="off", GOCACHE=str(out / "gocache"),
                GOPATH=str(out / "gopath"), GOFLAGS="")
-    return [go, "build", "-o", str(out / "go_echo"), str(GO_SOURCE)], env
+    return [go, "build", "-o", str(out / program), str(GO_PROGRAMS[program])], env
 
 
 def build_go(build_dir: Path) -> str:
-    """Build the Go peer when `go` is installed. Returns "" when built or when
-    there is no Go (the go peers then skip with their `requires` reason), else
-    one line saying why the build failed."""
+    """Build the Go programs (the echo peer, gobench) when `go` is installed.
+    Returns "" when built or when there is no Go (the go peers then skip with
+    their `requires` reason, gobench with GO_MISSING), else one line saying
+    why a build failed."""
     go = shutil.which("go")
     if go is None:
         return ""
-    cmd, env = go_build_command(build_dir, go)
     (Path(build_dir) / "peers").mkdir(parents=True, exist_ok=True)
-    try:
-        r = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                           timeout=GO_BUILD_TIMEOUT_S)
-    except (OSError, subprocess.SubprocessError) as e:
-        return f"go build failed: {e}"
-    if r.returncode != 0:
-        tail = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
-        return f"go build failed: {tail}"
+    for program in GO_PROGRAMS:
+        cmd, env = go_build_command(build_dir, go, program)
+        try:
+            r = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                               timeout=GO_BUILD_TIMEOUT_S)
+        except (OSError, subprocess.SubprocessError) as e:
+            return f"go build of {program} failed: {e}"
+        if r.returncode != 0:
+            tail = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
+            return f"go build of {program} failed: {tail}"
     return ""
 
 
@@ -140,3 +154,63 @@ def list_microbench(tier: str, filter: str | None) -> list[str]:
         msg = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
         raise InputError(f"{MICROBENCH.name}: cannot list benchmarks: {msg}")
     return [l for l in r.stdout.splitlines() if l.strip()]
+
+
+# ---- gobench: the Go skynet and switch (runners/peers/go_microbench.go) ----------------
+
+def gobench_exe(build_dir: Path) -> Path:
+    return Path(build_dir) / "peers" / "go_microbench"
+
+
+def gobench_missing(build_dir: Path, *, which=shutil.which) -> str:
+    """Why gobench cannot run here ("" when its executable is built)."""
+    if os.access(gobench_exe(build_dir), os.X_OK):
+        return ""
+    if which("go") is None:
+        return GO_MISSING
+    return f"{gobench_exe(build_dir)} is missing (the go build failed: see the run's log)"
+
+
+def gobench_command(build_dir: Path, tier: str, *, names: list[str] | None = None,
+                    repetitions: int | None = None, min_time: str | None = None) -> list[str]:
+    """The gobench process; `names` (base names, selected by list_gobench)
+    become an exact --filter, so Go's regexp never sees the user's regex."""
+    cmd = [str(gobench_exe(build_dir)), "--tier", tier]
+    if repetitions:
+        cmd += ["--repetitions", str(repetitions)]
+    if min_time:
+        cmd += ["--min-time", str(min_time)]
+    if names:
+        cmd += ["--filter", exact_alternation(names)]
+    return cmd
+
+
+def list_gobench(build_dir: Path, tier: str, filter: str | None) -> list[str]:
+    """The gobench names (with /real_time) that --filter selects, searched
+    with Python's re like every other bench's names."""
+    cmd = gobench_command(build_dir, tier) + ["--list"]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise InputError(f"{GO_MICROBENCH.name}: cannot list benchmarks: {e}") from None
+    if r.returncode != 0:
+        msg = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
+        raise InputError(f"{GO_MICROBENCH.name}: cannot list benchmarks: {msg}")
+    names = [l for l in r.stdout.splitlines() if l.strip()]
+    return [n for n in names if re.search(filter, n)] if filter else names
+
+
+def gobench_skipped(reason: str, filter: str | None = None) -> dict:
+    """gobench's JSON when it cannot run: one skipped entry per family the
+    filter selects (its rows' names are the program's to say)."""
+    rows = []
+    for i, family in enumerate(GOBENCH_FAMILIES):
+        name = family + TIME_SUFFIX
+        if filter and not re.search(filter, name):
+            continue
+        rows.append({"name": name, "family_index": i, "per_family_instance_index": 0,
+                     "run_name": name, "run_type": "iteration", "repetitions": 1,
+                     "repetition_index": 0, "threads": 1, "iterations": 0, "real_time": 0.0,
+                     "cpu_time": 0.0, "time_unit": "ns", "error_occurred": True,
+                     "error_message": "skipped: " + reason})
+    return {"context": {}, "benchmarks": rows}

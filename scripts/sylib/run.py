@@ -66,7 +66,7 @@ def update_latest(out: Path) -> None:
 
 
 def process_label(bench: str) -> str:
-    return bench if bench == peersmod.PYBENCH else f"bench_{bench}"
+    return bench if bench in (peersmod.PYBENCH, peersmod.GOBENCH) else f"bench_{bench}"
 
 
 def fmt_duration(s: float) -> str:
@@ -165,6 +165,19 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
         names = peersmod.list_microbench(cfg.tier, cfg.filter)
         if names:
             plan.append((peersmod.PYBENCH, peersmod.MICROBENCH, names))
+    unrun = {}          # bench -> its rows, written without a process (skips)
+    if cfg.peers:
+        why = peersmod.gobench_missing(cfg.build_dir)
+        if why:
+            print(f"switchyard: gobench skipped: {why}", file=log)
+            data = peersmod.gobench_skipped(why, cfg.filter)
+            if data["benchmarks"]:
+                unrun[peersmod.GOBENCH] = data
+        else:
+            names = [base_name(n) for n in peersmod.list_gobench(cfg.build_dir, cfg.tier,
+                                                                 cfg.filter)]
+            if names:
+                plan.append((peersmod.GOBENCH, peersmod.gobench_exe(cfg.build_dir), names))
     if not plan:
         what = f"--filter '{cfg.filter}'" if cfg.filter else "the selection"
         if cfg.models:
@@ -198,6 +211,9 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
                 if b in jobs_per_bench}
     cpus = sorted(os.sched_getaffinity(0))
     benches = {b: BenchRecord(b, len(names)) for b, _, names in plan}
+    for b, data in unrun.items():
+        benches[b] = BenchRecord(b, len(data["benchmarks"]))
+        benches[b].add_unrun(data)
     done: list[tuple[str, float]] = []
     for i, job in enumerate(schedule, 1):
         rec = benches[job.bench]

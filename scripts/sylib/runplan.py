@@ -31,12 +31,15 @@ MIN_PROCESSES = 3      # fewer: no interval (tidy.MIN_PROCESSES); allowed, with 
 # minimum for an interval). echo is a third of the run; redis and http start
 # a server per benchmark; skynet, sleep and memory have one-iteration rows of
 # several seconds (a million fibers' stacks, 1e5 threads) and skynet and
-# sleep run two repetitions per process.
-FEWER_PROCESSES = {"echo": 3, "redis": 3, "http": 3, "pybench": 3, "skynet": 3, "sleep": 3,
-                   "memory": 3}
+# sleep run two repetitions per process; gobench is Go's skynet (~3 s a process).
+FEWER_PROCESSES = {"echo": 3, "redis": 3, "http": 3, "pybench": 3, "gobench": 3, "skynet": 3,
+                   "sleep": 3, "memory": 3}
 # Benches whose one-iteration rows have a cold repetition 0 (no warm-up): two
 # repetitions per process, so cold and steady are shown apart (tidy.cold_and_steady).
-COLD_FIRST = ("skynet", "sleep")
+COLD_FIRST = ("skynet", "sleep", "gobench")
+# The peer microbenchmark processes (not bench_<name> executables): one
+# unpinned process per round (gobench sets GOMAXPROCS itself, up to 2).
+PEER_BENCHES = (peersmod.PYBENCH, peersmod.GOBENCH)
 # Benches whose processes in the first round follow each timed case with a
 # profiling pass (--sy_profile: perf attached, never during a timed window).
 PROFILED = ("echo",)
@@ -53,7 +56,7 @@ class RunConfig:
     out: Path | None = None
     build_dir: Path = REPO / "build"
     extra_env: dict = field(default_factory=dict)
-    peers: bool = True          # --no-peers: no peer echo servers, no pybench
+    peers: bool = True          # --no-peers: no peer echo servers, no pybench/gobench
     # --long-open: echo's open-loop windows sized for p99.9 (--sy_long_open);
     # its bench processes then get the full tier's watchdog limit at least.
     long_open: bool = False
@@ -145,8 +148,9 @@ def jobs_of_round(plan: list, r: int, cfg: RunConfig) -> list[Job]:
     for bench, exe, names in plan:
         if r >= cfg.procs(bench):
             continue
-        if bench == peersmod.PYBENCH:
-            out.append(Job(bench, exe, r, False, []))
+        if bench in PEER_BENCHES:
+            out.append(Job(bench, exe, r, False, names if bench == peersmod.GOBENCH
+                           and cfg.filter else []))
             continue
         parts = pin_groups(bench, names)
         for pinned, ns in parts:
@@ -160,6 +164,11 @@ def bench_command(job: Job, raw: Path, cfg: RunConfig) -> tuple[list[str], str]:
     if job.bench == peersmod.PYBENCH:
         shown = peersmod.microbench_command(cfg.tier, filter=cfg.filter,
                                             repetitions=cfg.reps(job.bench))
+        return shown + ["--out", str(raw)], " ".join(shown)
+    if job.bench == peersmod.GOBENCH:
+        shown = peersmod.gobench_command(cfg.build_dir, cfg.tier, names=job.names,
+                                         repetitions=cfg.reps(job.bench),
+                                         min_time=TIERS[cfg.tier]["min_time"])
         return shown + ["--out", str(raw)], " ".join(shown)
     cmd = [str(job.exe), f"--benchmark_out={raw}", "--benchmark_out_format=json",
            f"--benchmark_repetitions={cfg.reps(job.bench)}",
@@ -271,6 +280,11 @@ class BenchRecord:
         if SEVERITY.get(status, 4) > SEVERITY.get(self.status, 4):
             self.status, self.log = status, log_name
             self.reason = f"{reason} (round {job.round + 1}; not run again)"
+
+    def add_unrun(self, data: dict) -> None:
+        """Rows written without a process (gobench's skips when Go is missing)."""
+        self.skips.update({s["name"]: s for s in summarize_entries(data)[1]})
+        self.datas.append(annotate(data, process=0, cpu=-1))
 
     def merged(self) -> dict:
         """Every process's rows in one Google Benchmark JSON."""
