@@ -422,8 +422,8 @@ func main() {
 	flags := flag.NewFlagSet(programName, flag.ContinueOnError)
 	flags.SetOutput(io.Discard)
 	tierName := flags.String("tier", "quick", "sizes: smoke, quick, full")
-	repsFlag := flags.Int("repetitions", 0, "repetitions per case (default: the tier's)")
-	minTimeFlag := flags.Float64("min-time", 0, "seconds per repetition at least (default: the tier's)")
+	repsFlag := flags.Int("repetitions", -1, "repetitions per case (default: the tier's)")
+	minTimeFlag := flags.Float64("min-time", -1, "seconds per repetition at least (default: the tier's)")
 	filter := flags.String("filter", "", "only cases whose name matches (RE2, searched)")
 	outPath := flags.String("out", "", "write the JSON here (default: stdout)")
 	list := flags.Bool("list", false, "print the selected names and run nothing")
@@ -439,13 +439,13 @@ func main() {
 		fail(usageExit, "--tier: unknown tier '%s' (smoke, quick, full)", *tierName)
 	}
 	reps, minTime := t.reps, t.minTime
-	if *repsFlag != 0 {
+	if *repsFlag != -1 {
 		if *repsFlag < 1 {
 			fail(usageExit, "--repetitions: must be at least 1: '%d'", *repsFlag)
 		}
 		reps = *repsFlag
 	}
-	if *minTimeFlag != 0 {
+	if *minTimeFlag != -1 {
 		if !(*minTimeFlag > 0) {
 			fail(usageExit, "--min-time: must be positive: '%g'", *minTimeFlag)
 		}

@@ -8,7 +8,8 @@ from . import tidy
 from .plotkit import (BAR_H, BASELINE_DASHES, LOG_RATIO, MARKED_PERCENTILE, PANEL_H,
                       PERCENTILE_STYLES, all_x, all_y, Bar, ci_handle, colour, distinguish,
                       draw_hbars, draw_hdots, draw_lines, Line2D, marks_handle, model_handle,
-                      new_figure, one_legend, panel_keys, Point, Series, set_scales, sweep)
+                      new_figure, one_legend, panel_keys, Point, Series, set_scales, style_model,
+                      sweep)
 from .tidy import Results, fmt, is_baseline, num
 
 
@@ -19,7 +20,7 @@ def chart_switch(res: Results):
     models = [b for b in rows if not is_baseline(b.model)]
     refs = [b for b in rows if is_baseline(b.model)]
     shown = models or refs
-    bars = [Bar(b.label(), b.model, st, b.marks) for b in shown
+    bars = [Bar(b.label(), style_model(b), st, b.marks) for b in shown
             if (st := b.stat(tidy.NS_PER_SWITCH))]
     if not bars:
         return None
@@ -86,7 +87,7 @@ def chart_skynet(res: Results):
         return None
     n_top = max(num(b.params.get("n")) or 0 for b in rows)
     at_top = [b for b in rows if num(b.params.get("n")) == n_top]
-    bars = [Bar(b.label(skip=("n",)), b.model, st, b.marks) for b in at_top
+    bars = [Bar(b.label(skip=("n",)), style_model(b), st, b.marks) for b in at_top
             if (st := b.stat(tidy.TIME_MS))]
     absent = sorted({s.label for s in series} - {b.label for b in bars})
     # The loop models run order:breadth at one N only: one note, not a list.

@@ -63,6 +63,18 @@ MARK_SIZE = 11
 CI_TEXT = "median of processes, interval"
 
 
+# Rows of one peer that stand for another peer's configuration are drawn in
+# that peer's style: gobench's gomaxprocs:1 rows (skynet/go/.../gomaxprocs:1,
+# switch/go/gomaxprocs:1) look like the echo peer go_gomaxprocs1 (one P).
+STYLE_AS = {("go", "gomaxprocs", "1"): "go_gomaxprocs1"}
+
+
+def style_model(b) -> str:
+    """The model whose colour, marker and line style a benchmark is drawn in."""
+    return next((as_ for (m, k, v), as_ in STYLE_AS.items()
+                 if b.model == m and b.params.get(k) == v), b.model)
+
+
 def colour(model: str) -> str:
     return COLOURS.get(model, OTHER_COLOUR)
 
@@ -194,7 +206,8 @@ def sweep(rows, metric, xkey: str, skip=()) -> list[Series]:
         if x is None or st is None:
             continue
         label = b.label(skip=(xkey, *skip))
-        out.setdefault(label, Series(label, b.model, [])).points.append(Point(x, st, b.marks))
+        out.setdefault(label, Series(label, style_model(b), [])).points.append(
+            Point(x, st, b.marks))
     for s in out.values():
         s.points.sort(key=lambda p: p.x)
     return distinguish(list(out.values()))
