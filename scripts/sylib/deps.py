@@ -22,7 +22,8 @@ PYTHON = ["python3-matplotlib", "python3-numpy", "python3-scipy"]
 TEST = ["python3-pytest"]
 # Extra for `switchyard gate` (its --callgrind mode counts instructions).
 GATE = ["valgrind"]
-# The peer systems of the echo and pybench workloads (runners/peers/), and
+# The peer systems of the echo, pybench and gobench workloads (runners/peers/;
+# golang-go builds go_echo and go_microbench), and
 # the real servers of the redis and http workloads (plus wrk, their HTTP
 # cross-check), for `run` and `test` unless --no-peers. nodejs may come from
 # another apt repository (e.g. nodesource): any installed `nodejs` package

@@ -72,7 +72,7 @@ def make_parser() -> Parser:
                         "samples at every offered rate (~16 s per server and process instead "
                         "of ~2; a full run takes ~11 minutes longer). Publication-grade tails")
     r.add_argument("--no-peers", action="store_true",
-                   help="no peer systems: no Python/node/Go echo servers, no pybench, "
+                   help="no peer systems: no Python/node/Go echo servers, no pybench/gobench, "
                         "and their apt packages are not needed")
 
     t = sub.add_parser("test", help="build and run all tests (ctest, sanitizers, pytest)")
