@@ -178,7 +178,7 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
                                                                  cfg.filter)]
             if names:
                 plan.append((peersmod.GOBENCH, peersmod.gobench_exe(cfg.build_dir), names))
-    if not plan:
+    if not plan and not unrun:
         what = f"--filter '{cfg.filter}'" if cfg.filter else "the selection"
         if cfg.models:
             what += f" with --models {','.join(cfg.models)}"
@@ -202,7 +202,7 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
                  "repetitions": cfg.repetitions, "processes": cfg.processes}
     if cfg.long_open:   # only then: earlier runs' manifests have no such key
         selection["long_open"] = True
-    rounds = max(cfg.procs(b) for b, _, _ in plan)
+    rounds = max((cfg.procs(b) for b, _, _ in plan), default=0)
     schedule = [job for r in range(rounds) for job in jobs_of_round(plan, r, cfg)]
     jobs_per_bench: dict[str, int] = {}
     for job in schedule:

@@ -165,6 +165,11 @@ def test_run_without_go_writes_the_skips_and_no_peers_leaves_it_out(tmp_path, mo
             ["benches"]}
     assert recs["gobench"]["status"] == "ok" and recs["gobench"]["processes"] == []
     assert recs["gobench"]["skips"][0]["reason"] == peers.GO_MISSING
+    # the skips alone are a run (not "matches no benchmark")
+    cfg.filter, cfg.out = "^switch/go/", tmp_path / "out3"
+    run.execute(cfg, log=io.StringIO())
+    assert [b["name"] for b in load_gb_json(cfg.out / "gobench.json")["benchmarks"]] == \
+        ["switch/go/real_time"]
     cfg.peers, cfg.out = False, tmp_path / "out2"
     monkeypatch.setattr(peers, "gobench_missing", lambda build_dir: pytest.fail("asked"))
     with pytest.raises(Exception, match="matches no benchmark"):
