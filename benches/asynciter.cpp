@@ -18,7 +18,8 @@
 // floor. The Python side of the claim is pybench's pyiter/pyctx cases
 // (runners/peers/py_microbench.py).
 // Every iteration sums the items (0..K-1) and the sum is checked after timing
-// on every iteration; the item count is published as `items`.
+// on every iteration; the item count is published as `items` (and the OS
+// threads used as `os_threads`, as on every workload).
 #include <cstdint>
 #include <numeric>
 #include <vector>
@@ -92,11 +93,13 @@ sy::task<std::uint64_t> consume(R& rt, form f, std::uint64_t k, bool suspend,
 
 template <class R>
 sy::task<void> asynciter_main(R& rt, benchmark::State& state, form f, std::uint64_t k,
-                              bool suspend, sy::bench::iteration_check& check) {
+                              bool suspend, sy::bench::iteration_check& check,
+                              sy::bench::thread_peak& threads) {
     std::vector<std::uint64_t> list(k);
     std::iota(list.begin(), list.end(), std::uint64_t{0});
     for (auto _ : state) {
         std::uint64_t sum = co_await consume(rt, f, k, suspend, list);
+        threads.sample_once();
         benchmark::DoNotOptimize(sum);
         check.record(sum);
     }
@@ -105,10 +108,12 @@ sy::task<void> asynciter_main(R& rt, benchmark::State& state, form f, std::uint6
 template <class R>
 void asynciter_task(benchmark::State& state, form f, bool suspend) {
     sy::bench::guarded(state, [&] {
+        sy::bench::thread_peak threads;  // before the runner: its threads count
         auto rt = sy::bench::make_runner<R>({});
         const std::uint64_t k = items();
         sy::bench::iteration_check check;
-        rt->run(asynciter_main(*rt, state, f, k, suspend, check));
+        rt->run(asynciter_main(*rt, state, f, k, suspend, check, threads));
+        threads.publish(state);
         if (!check.expect(state, "checksum", expected_checksum(k))) return;
         sy::bench::counter(state, "items", double(k));
         sy::bench::counter(state, "checksum", double(check.value()));
