@@ -30,10 +30,12 @@ operations the seed tutorial talks about:
       item costs one `await asyncio.sleep(0)` (a real suspension through the
       loop) in the producer, or in the list loop's body. Counters: items,
       checksum (sum of the items); ns per item = real_time / items.
-  pyctx/<system>/form:async_with|try_finally/suspend:0|1   (asyncio and uvloop)
-      K entries of a resource: `async with` over a class with
-      __aenter__/__aexit__ against `await open(); try: ... finally: await
-      close()` calling the same coroutines; suspend:1 makes open and close
+  pyctx/<system>/form:async_with|aenter_by_hand|try_finally/suspend:0|1
+      (asyncio and uvloop) K entries of a resource: `async with` over a class
+      with __aenter__/__aexit__ (which await open() and close()); the same
+      two methods awaited by hand around a try/finally (`async with` without
+      its syntax); `await open(); try: ... finally: await close()` (what one
+      writes without a context manager); suspend:1 makes open and close
       each `await asyncio.sleep(0)`. Counters: items (entries), checksum.
 Why: "a coroutine switch is cheap", "asyncio scales to 100k tasks",
 "run_in_executor makes blocking code async" and "async iterators only add
@@ -87,7 +89,7 @@ NEEDS = {"py_uvloop": ("uvloop", "python3-uvloop"), "py_gevent": ("gevent", "pyt
 FAMILIES = ("pyswitch", "pygather", "pyexecutor", "pyiter", "pyctx")
 ASYNC_SYSTEMS = ("py_asyncio", "py_uvloop")      # the systems with async for / async with
 ITER_FORMS = ("async_for", "anext_loop", "await_loop", "list_for")
-CTX_FORMS = ("async_with", "try_finally")
+CTX_FORMS = ("async_with", "aenter_by_hand", "try_finally")
 EXECUTORS = ("thread", "process")
 FUNCTIONS = ("blocking", "cpu")
 TIME_SUFFIX = "/real_time"
@@ -486,6 +488,17 @@ async def ctx_async_with(k: int, suspend: bool, items: list) -> int:
     return total + res.opened + res.closed
 
 
+async def ctx_aenter_by_hand(k: int, suspend: bool, items: list) -> int:
+    res, total = Resource(suspend), 0
+    for i in range(k):
+        await res.__aenter__()
+        try:
+            total += i
+        finally:
+            await res.__aexit__(None, None, None)
+    return total + res.opened + res.closed
+
+
 async def ctx_try_finally(k: int, suspend: bool, items: list) -> int:
     res, total = Resource(suspend), 0
     for i in range(k):
@@ -497,7 +510,8 @@ async def ctx_try_finally(k: int, suspend: bool, items: list) -> int:
     return total + res.opened + res.closed
 
 
-CTX = {"async_with": ctx_async_with, "try_finally": ctx_try_finally}
+CTX = {"async_with": ctx_async_with, "aenter_by_hand": ctx_aenter_by_hand,
+       "try_finally": ctx_try_finally}
 
 
 def expected_form_sum(family: str, k: int) -> int:

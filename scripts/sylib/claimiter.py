@@ -23,13 +23,16 @@ ASYNCITER_MODELS = STACKLESS        # "on the coroutine runner": where a suspens
 PAIRS = (
     ("pyiter", PY_ASYNC, "python", "async_for", "await_loop", "async for vs an await loop"),
     ("pyiter", PY_ASYNC, "python", "async_for", "anext_loop", "async for vs __anext__ by hand"),
+    ("pyctx", PY_ASYNC, "python", "async_with", "aenter_by_hand",
+     "async with vs __aenter__/__aexit__ by hand"),
     ("pyctx", PY_ASYNC, "python", "async_with", "try_finally", "async with vs try/finally"),
     ("asynciter", ASYNCITER_MODELS, "c++", "generator", "await_loop",
      "async for vs an await loop"),
 )
 FLOORS = (("pyiter", PY_ASYNC, "list_for"), ("asynciter", ASYNCITER_MODELS, "plain_loop"))
 SHOWN = {"async_for": "async for", "await_loop": "await loop", "anext_loop": "__anext__ loop",
-         "async_with": "async with", "try_finally": "try/finally", "generator": "generator",
+         "async_with": "async with", "try_finally": "try/finally",
+         "aenter_by_hand": "__aenter__/__aexit__ by hand", "generator": "generator",
          "list_for": "list for", "plain_loop": "plain loop"}
 NS_PER_ITEM = tidy.NS_PER_ITEM.fn
 

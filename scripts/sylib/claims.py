@@ -205,10 +205,11 @@ CLAIMS = (
           "per item, the async iterator costs the same as the loop written without it, within "
           "±{max_overhead_pct:g}% or ±{max_overhead_ns_python:g} ns (Python) / "
           "±{max_overhead_ns_cpp:g} ns (C++): async for vs an `await next_item()` loop and vs "
-          "`await it.__anext__()` by hand; async with vs try/finally; without (suspend:0) and "
+          "`await it.__anext__()` by hand; async with vs try/finally and vs "
+          "`__aenter__`/`__aexit__` by hand; without (suspend:0) and "
           "with (suspend:1) a suspension per item",
           "pyiter/py_asyncio|py_uvloop/form:async_for|anext_loop|await_loop|list_for/suspend:0|1, "
-          "pyctx/py_asyncio|py_uvloop/form:async_with|try_finally/suspend:0|1, "
+          "pyctx/py_asyncio|py_uvloop/form:async_with|aenter_by_hand|try_finally/suspend:0|1, "
           "asynciter/coroutine|coroutine_uring/form:generator|await_loop|plain_loop/suspend:0|1; "
           "ns per item = real_time / items, difference per round",
           "--filter '^(asynciter|pyiter|pyctx)/'", measure_async_iter,
@@ -218,7 +219,9 @@ CLAIMS = (
            Split("part", phrases={
                "async for vs an await loop": "async for is compared with an await loop",
                "async for vs __anext__ by hand": "async for is compared with __anext__ by hand",
-               "async with vs try/finally": "async with is compared with try/finally"}),
+               "async with vs try/finally": "async with is compared with try/finally",
+               "async with vs __aenter__/__aexit__ by hand":
+                   "async with is compared with __aenter__/__aexit__ by hand"}),
            Split("system")),
           ("asynciter",)),
 )

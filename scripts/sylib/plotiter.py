@@ -3,7 +3,8 @@ items, one panel per system (Python asyncio, uvloop; C++ on the stackless
 coroutine loops), suspend:0 and suspend:1 side by side; in the Python panels
 also `async with` against try/finally. Bars are coloured by the role of the
 form, the same in every panel: the syntax (async for, the C++ generator,
-async with), the loop written without it, __anext__ by hand, the plain loop.
+async with), the loop written without it, the protocol's methods called by
+hand (__anext__, __aenter__/__aexit__), the plain loop.
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ ROLES = {"async_for": "async for / generator / async with",
          "async_with": "async for / generator / async with",
          "await_loop": "explicit: await loop / try-finally",
          "try_finally": "explicit: await loop / try-finally",
-         "anext_loop": "by hand: await it.__anext__() (Python)",
+         "anext_loop": "by hand: __anext__, __aenter__/__aexit__ (Python)",
+         "aenter_by_hand": "by hand: __anext__, __aenter__/__aexit__ (Python)",
          "list_for": "plain loop over a list (the floor)",
          "plain_loop": "plain loop over a list (the floor)"}
 ROLE_COLOURS = dict(zip(dict.fromkeys(ROLES.values()),

@@ -212,15 +212,16 @@ def iter_rows(py, cpp=None, ctx=None, py_forms=("async_for", "anext_loop", "awai
 
 ITER_SAME = {0: {"async_for": 200, "anext_loop": 205, "await_loop": 202, "list_for": 50},
              1: {"async_for": 2000, "anext_loop": 2010, "await_loop": 2005, "list_for": 1900}}
-CTX_SAME = {0: {"async_with": 300, "try_finally": 295}, 1: {"async_with": 4000,
-                                                            "try_finally": 4010}}
+CTX_SAME = {0: {"async_with": 300, "aenter_by_hand": 298, "try_finally": 295},
+            1: {"async_with": 4000, "aenter_by_hand": 4005, "try_finally": 4010}}
 CPP_SAME = {0: {"generator": 6, "await_loop": 6.5, "plain_loop": 1},
             1: {"generator": 20, "await_loop": 21, "plain_loop": 15}}
 # suspend:0: the syntax is far cheaper (generator) or dearer (async with) than the
 # explicit loop; suspend:1: a suspension per item drowns the difference
 ITER_APART = {0: {"async_for": 200, "anext_loop": 450, "await_loop": 600, "list_for": 50},
               1: ITER_SAME[1]}
-CTX_APART = {0: {"async_with": 900, "try_finally": 300}, 1: CTX_SAME[1]}
+CTX_APART = {0: {"async_with": 900, "aenter_by_hand": 600, "try_finally": 300},
+             1: CTX_SAME[1]}
 CPP_APART = {0: {"generator": 6, "await_loop": 22, "plain_loop": 1}, 1: CPP_SAME[1]}
 ITER_FAR = {s: {"async_for": v["async_for"] * 3, **{f: n for f, n in v.items()
                                                      if f != "async_for"}}
@@ -489,11 +490,14 @@ def test_full_synthetic_run(tmp_path):
     # coroutines on 2 loops reach ~2x their own one loop: "cannot" is refuted
     assert by_id[8].verdict == REFUTED and by_id[8].verdict_text == "refuted (0/2 pass)"
     assert any("coroutine loops:2 over its own loops:1" in f.text for f in by_id[8].figures)
-    # claim 13: Python passes only with a suspension per item, C++ never: no one
-    # attribute separates them
-    assert by_id[13].verdict == MIXED
+    # claim 13: only async with against its own methods by hand passes at both
+    # suspend settings; the other parts hold with a suspension per item in
+    # Python, never in C++
+    assert by_id[13].verdict == ONLY
+    assert by_id[13].condition == "async with is compared with __aenter__/__aexit__ by hand"
     parts = {p.name: p.verdict for p in by_id[13].parts}
     assert parts["async with vs try/finally"] == ONLY
+    assert parts["async for vs an await loop"] == MIXED
 
 
 def test_claim_13_is_two_sided_and_either_bound_suffices():
