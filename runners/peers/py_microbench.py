@@ -20,8 +20,26 @@ operations the seed tutorial talks about:
       awaited in gevent's hub threadpool); executor.map for plain threads.
       Pools have the concurrent.futures default sizes and are started and
       warmed outside the timed part. Counters: calls, workers, checksum.
-Why: "a coroutine switch is cheap", "asyncio scales to 100k tasks" and
-"run_in_executor makes blocking code async" are claims about these programs;
+  pyiter/<system>/form:async_for|anext_loop|await_loop|list_for/suspend:0|1
+      (asyncio and uvloop) K items consumed in one coroutine: `async for` over
+      an async generator (what a tutorial writes); the same generator driven
+      by hand (`await it.__anext__()` until StopAsyncIteration: `async for`
+      without its syntax); `await next_item(i)` in a while loop (a coroutine
+      awaited per item, the loop one writes without an async iterator); a
+      plain `for` over a list built before timing (the floor). suspend:1: each
+      item costs one `await asyncio.sleep(0)` (a real suspension through the
+      loop) in the producer, or in the list loop's body. Counters: items,
+      checksum (sum of the items); ns per item = real_time / items.
+  pyctx/<system>/form:async_with|aenter_by_hand|try_finally/suspend:0|1
+      (asyncio and uvloop) K entries of a resource: `async with` over a class
+      with __aenter__/__aexit__ (which await open() and close()); the same
+      two methods awaited by hand around a try/finally (`async with` without
+      its syntax); `await open(); try: ... finally: await close()` (what one
+      writes without a context manager); suspend:1 makes open and close
+      each `await asyncio.sleep(0)`. Counters: items (entries), checksum.
+Why: "a coroutine switch is cheap", "asyncio scales to 100k tasks",
+"run_in_executor makes blocking code async" and "async iterators only add
+the `async for` syntax" are claims about these programs;
 the C++ workloads answer them for C++, these answer them for Python.
 
 Output: Google Benchmark-shaped JSON (context + benchmarks: one "iteration"
@@ -68,7 +86,10 @@ from dataclasses import dataclass
 SYSTEMS = ("py_asyncio", "py_uvloop", "py_gevent", "py_threads")
 # system -> (module it needs, apt package that provides it)
 NEEDS = {"py_uvloop": ("uvloop", "python3-uvloop"), "py_gevent": ("gevent", "python3-gevent")}
-FAMILIES = ("pyswitch", "pygather", "pyexecutor")
+FAMILIES = ("pyswitch", "pygather", "pyexecutor", "pyiter", "pyctx")
+ASYNC_SYSTEMS = ("py_asyncio", "py_uvloop")      # the systems with async for / async with
+ITER_FORMS = ("async_for", "anext_loop", "await_loop", "list_for")
+CTX_FORMS = ("async_with", "aenter_by_hand", "try_finally")
 EXECUTORS = ("thread", "process")
 FUNCTIONS = ("blocking", "cpu")
 TIME_SUFFIX = "/real_time"
@@ -89,6 +110,8 @@ class Tier:
     switches: int             # pyswitch hand-offs per repetition
     gather_n: tuple           # pygather sweep
     calls: int                # pyexecutor calls per repetition
+    items: int                # pyiter items / pyctx entries per repetition, suspend:0
+    items_suspend: int        # the same with a suspension per item (~10x dearer)
     repetitions: int
     phase_timeout_s: float    # per (workload, system) child process, at `repetitions`
 
@@ -98,12 +121,14 @@ class Tier:
 
 
 TIERS = {
-    "smoke": Tier(switches=2_000, gather_n=(1, 100), calls=16, repetitions=1,
+    "smoke": Tier(switches=2_000, gather_n=(1, 100), calls=16, items=2_000,
+                  items_suspend=200, repetitions=1,
                   phase_timeout_s=15),
-    "quick": Tier(switches=20_000, gather_n=(1, 100, 10_000), calls=200, repetitions=3,
+    "quick": Tier(switches=20_000, gather_n=(1, 100, 10_000), calls=200, items=50_000,
+                  items_suspend=5_000, repetitions=3,
                   phase_timeout_s=30),
-    "full": Tier(switches=50_000, gather_n=(1, 100, 10_000, 100_000), calls=250,
-                 repetitions=5, phase_timeout_s=60),
+    "full": Tier(switches=50_000, gather_n=(1, 100, 10_000, 100_000), calls=250, items=100_000,
+                 items_suspend=5_000, repetitions=5, phase_timeout_s=60),
 }
 
 
@@ -125,6 +150,8 @@ class Case:
     n: int = 0                # pygather sleepers
     executor: str = ""
     fn: str = ""
+    form: str = ""            # pyiter, pyctx
+    suspend: int = 0          # pyiter, pyctx: an asyncio.sleep(0) per item
     capped: bool = False      # pygather: the largest N threads run, in place of larger ones
     skip: str = ""            # why this case is not run ("" = it runs)
 
@@ -146,6 +173,12 @@ def plan(tier: Tier) -> list[Case]:
             for fn in FUNCTIONS:
                 cases.append(Case(f"pyexecutor/{s}/executor:{ex}/fn:{fn}", "pyexecutor", s,
                                   executor=ex, fn=fn))
+    for family, forms in (("pyiter", ITER_FORMS), ("pyctx", CTX_FORMS)):
+        for s in ASYNC_SYSTEMS:
+            for suspend in (0, 1):
+                for form in forms:
+                    cases.append(Case(f"{family}/{s}/form:{form}/suspend:{suspend}", family, s,
+                                      form=form, suspend=suspend))
     return cases
 
 
@@ -367,6 +400,140 @@ class Calls:
             self.loop.close()
 
 
+# pyiter: K items, four ways. Each producer yields 0..K-1; suspend makes every
+# item cost one `await asyncio.sleep(0)` (a real trip through the loop).
+async def numbers(k: int, suspend: bool):
+    for i in range(k):
+        if suspend:
+            await asyncio.sleep(0)
+        yield i
+
+
+async def next_item(i: int, suspend: bool) -> int:
+    if suspend:
+        await asyncio.sleep(0)
+    return i
+
+
+async def iter_async_for(k: int, suspend: bool, items: list) -> int:
+    total = 0
+    async for x in numbers(k, suspend):
+        total += x
+    return total
+
+
+async def iter_anext_loop(k: int, suspend: bool, items: list) -> int:
+    total = 0
+    it = numbers(k, suspend)
+    while True:
+        try:
+            x = await it.__anext__()
+        except StopAsyncIteration:
+            break
+        total += x
+    return total
+
+
+async def iter_await_loop(k: int, suspend: bool, items: list) -> int:
+    total = 0
+    i = 0
+    while i < k:
+        x = await next_item(i, suspend)
+        total += x
+        i += 1
+    return total
+
+
+async def iter_list_for(k: int, suspend: bool, items: list) -> int:
+    total = 0
+    for x in items:
+        if suspend:
+            await asyncio.sleep(0)
+        total += x
+    return total
+
+
+ITER = {"async_for": iter_async_for, "anext_loop": iter_anext_loop,
+        "await_loop": iter_await_loop, "list_for": iter_list_for}
+
+
+# pyctx: K entries of a resource whose open and close are coroutines.
+class Resource:
+    def __init__(self, suspend: bool) -> None:
+        self.suspend, self.opened, self.closed = suspend, 0, 0
+
+    async def open(self) -> None:
+        if self.suspend:
+            await asyncio.sleep(0)
+        self.opened += 1
+
+    async def close(self) -> None:
+        if self.suspend:
+            await asyncio.sleep(0)
+        self.closed += 1
+
+    async def __aenter__(self) -> "Resource":
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+
+async def ctx_async_with(k: int, suspend: bool, items: list) -> int:
+    res, total = Resource(suspend), 0
+    for i in range(k):
+        async with res:
+            total += i
+    return total + res.opened + res.closed
+
+
+async def ctx_aenter_by_hand(k: int, suspend: bool, items: list) -> int:
+    res, total = Resource(suspend), 0
+    for i in range(k):
+        await res.__aenter__()
+        try:
+            total += i
+        finally:
+            await res.__aexit__(None, None, None)
+    return total + res.opened + res.closed
+
+
+async def ctx_try_finally(k: int, suspend: bool, items: list) -> int:
+    res, total = Resource(suspend), 0
+    for i in range(k):
+        await res.open()
+        try:
+            total += i
+        finally:
+            await res.close()
+    return total + res.opened + res.closed
+
+
+CTX = {"async_with": ctx_async_with, "aenter_by_hand": ctx_aenter_by_hand,
+       "try_finally": ctx_try_finally}
+
+
+def expected_form_sum(family: str, k: int) -> int:
+    return expected_sum(k) + (2 * k if family == "pyctx" else 0)
+
+
+class Forms:
+    """One loop of an asyncio system, and the list the list_for form walks."""
+
+    def __init__(self, case: Case, k: int) -> None:
+        self.fn = (ITER if case.family == "pyiter" else CTX)[case.form]
+        self.k, self.suspend, self.items = k, bool(case.suspend), list(range(k))
+        self.loop = new_loop(case.system)
+
+    def run(self, k: int | None = None) -> int:
+        k = self.k if k is None else k
+        return self.loop.run_until_complete(self.fn(k, self.suspend, self.items[:k]))
+
+    def close(self) -> None:
+        self.loop.close()
+
+
 # ---- the child: one (workload, system) phase -------------------------------------------
 
 def timed(fn, *args) -> tuple[float, float, int]:
@@ -398,6 +565,18 @@ def measure(case: Case, tier: Tier, reps: int, emit) -> None:
             emit(r, wall, cpu, {"tasks": case.n, "wall_over_t": wall / SLEEP_S,
                                 "sleep_ms": SLEEP_S * 1e3, "checksum": got,
                                 "capped": int(case.capped), "items_per_second": case.n / wall})
+    elif case.family in ("pyiter", "pyctx"):
+        k = tier.items_suspend if case.suspend else tier.items
+        forms = Forms(case, k)
+        try:
+            forms.run(min(k, 100))                                   # warm-up
+            for r in range(reps):
+                wall, cpu, got = timed(forms.run)
+                check(got, expected_form_sum(case.family, k))
+                emit(r, wall, cpu, {"items": k, "checksum": got,
+                                    "items_per_second": k / wall})
+        finally:
+            forms.close()
     else:
         calls = Calls(case.system, case.executor)
         try:
@@ -608,7 +787,9 @@ def context(tier_name: str, reps: int) -> dict:
                    "implementation": platform.python_implementation()},
         "versions": versions(),
         "pybench": {"tier": tier_name, "repetitions": reps, "sleep_s": SLEEP_S,
-                    "block_s": BLOCK_S, "cpu_steps": CPU_STEPS, "thread_cap": THREAD_CAP,
+                    "block_s": BLOCK_S, "cpu_steps": CPU_STEPS,
+                    "items": TIERS[tier_name].items,
+                    "items_suspend": TIERS[tier_name].items_suspend, "thread_cap": THREAD_CAP,
                     "thread_workers": THREAD_WORKERS, "process_workers": PROCESS_WORKERS},
     }
 

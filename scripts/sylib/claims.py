@@ -1,6 +1,6 @@
 """Claims report (issue 8): popular coroutine claims checked against a run.
 
-Twelve claims, as coroutine tutorials state them, each with a check that
+Thirteen claims, as coroutine tutorials state them, each with a check that
 reads named benchmarks and counters (Claim.reads; names per
 /work/notes/schema.md) and thresholds from claims.toml. A check turns the
 results into *cases* (one comparison each, e.g. "coroutine vs the cheapest
@@ -52,6 +52,7 @@ from .claimchecks import (measure_blocking, measure_compute_yield, measure_io_wa
                           measure_switch_rate)
 from .claimio import *  # noqa: F401,F403
 from .claimio import measure_real_servers, measure_uvloop
+from .claimiter import measure_async_iter
 from .claimrender import *  # noqa: F401,F403
 from .claimrender import markdown, terminal
 from .results import InputError, atomic_write_text
@@ -199,6 +200,30 @@ CLAIMS = (
                                     "http": "talking to an HTTP server"}),
            Split("concurrency"), Split("model")),
           ("redis", "http")),
+    Claim(13, "async_iter", "async iterators only add syntax",
+          "Asynchronous iterators don't really help much; they only add the `async for` syntax.",
+          "per item, the async iterator costs the same as the loop written without it, within "
+          "±{max_overhead_pct:g}% or ±{max_overhead_ns_python:g} ns (Python) / "
+          "±{max_overhead_ns_cpp:g} ns (C++): async for vs an `await next_item()` loop and vs "
+          "`await it.__anext__()` by hand; async with vs try/finally and vs "
+          "`__aenter__`/`__aexit__` by hand; without (suspend:0) and "
+          "with (suspend:1) a suspension per item",
+          "pyiter/py_asyncio|py_uvloop/form:async_for|anext_loop|await_loop|list_for/suspend:0|1, "
+          "pyctx/py_asyncio|py_uvloop/form:async_with|aenter_by_hand|try_finally/suspend:0|1, "
+          "asynciter/coroutine|coroutine_uring/form:generator|await_loop|plain_loop/suspend:0|1; "
+          "ns per item = real_time / items, difference per round",
+          "--filter '^(asynciter|pyiter|pyctx)/'", measure_async_iter,
+          (Split("suspend", phrases={"0": "items do not suspend (suspend:0)",
+                                     "1": "every item suspends (suspend:1)"}),
+           Split("language", phrases={"python": "in Python", "c++": "in C++"}),
+           Split("part", phrases={
+               "async for vs an await loop": "async for is compared with an await loop",
+               "async for vs __anext__ by hand": "async for is compared with __anext__ by hand",
+               "async with vs try/finally": "async with is compared with try/finally",
+               "async with vs __aenter__/__aexit__ by hand":
+                   "async with is compared with __aenter__/__aexit__ by hand"}),
+           Split("system")),
+          ("asynciter",)),
 )
 
 

@@ -61,7 +61,7 @@ DEFAULT_CALLGRIND_THRESHOLD = 0.01
 # echo's `msgs` (depends on how long the load ran), rates and latencies.
 WORK_COUNTERS = frozenset({
     "checksum", "switches", "tasks", "steps", "hops", "reads", "bytes",
-    "work_items", "expected",
+    "work_items", "expected", "items",
 })
 # 0/1 marks: a change is reported as a note, not judged.
 MARK_COUNTERS = frozenset({"capped", "oversubscribed", "client_bound"})

@@ -26,6 +26,7 @@ from .plotcharts import (chart_compute, chart_locks, chart_memory, chart_multico
 from .plotio import (chart_blocking, chart_echo_latency, chart_echo_throughput,
                      chart_fileread, chart_http, chart_os_threads, chart_pyexecutor,
                      chart_pygather, chart_pyswitch, chart_redis, chart_brigade)
+from .plotiter import chart_asynciter
 from .plotkit import COLOURS, DPI, MARKERS, SVG_HASHSALT  # noqa: F401 (COLOURS, MARKERS: public)
 from . import tidy
 from .results import InputError
@@ -40,6 +41,7 @@ class Chart:
     workload: str        # or ANY_WORKLOAD
     what: str            # one line for the report and README
     draw: Callable
+    also: tuple = ()     # other workloads it draws (they need no chart of their own)
 
 
 CHARTS = (
@@ -69,6 +71,9 @@ CHARTS = (
     Chart("pygather", "pygather", "Python gather of N sleepers: wall/T", chart_pygather),
     Chart("pyexecutor", "pyexecutor", "Python run_in_executor time per call",
           chart_pyexecutor),
+    Chart("asynciter", "asynciter", "ns per item by form: async for / generator / async with "
+          "vs the explicit loop, Python and C++, suspend:0|1", chart_asynciter,
+          ("pyiter", "pyctx")),
     Chart("os_threads", ANY_WORKLOAD, "OS threads per loop-model process, per workload",
           chart_os_threads),
 )
@@ -137,7 +142,7 @@ def render_all(res: Results, out_dir: Path) -> Rendered:
         except OSError as e:
             raise InputError(f"{charts}: cannot write charts ({e.strerror})") from None
         made.append(Made(c, png, svg))
-    charted = {c.workload for c in CHARTS}
+    charted = {w for c in CHARTS for w in (c.workload, *c.also)}
     unknown = [w for w in res.workloads() if w not in tidy.WORKLOADS]
     notes = []
     if unknown:

@@ -334,8 +334,9 @@ def draw_hdots(ax, bars: list[Bar], unit: str, extra_values=()) -> set:
 
 
 def draw_grouped_bars(ax, groups: list[str], series: list[tuple[str, str, list]],
-                      log: bool | None = None) -> set:
-    """Vertical bars: one cluster per group, one bar per series (label, model, stats)."""
+                      log: bool | None = None, colours: dict | None = None) -> set:
+    """Vertical bars: one cluster per group, one bar per series (label, model, stats);
+    colours: label -> colour, where series are not models (else the model's colour)."""
     width = 0.8 / max(len(series), 1)
     values = [v for _, _, bars in series for b in bars if b
               for v in (b.stat.median, b.stat.lo, b.stat.hi)]
@@ -344,7 +345,8 @@ def draw_grouped_bars(ax, groups: list[str], series: list[tuple[str, str, list]]
         xs = [g + (i - (len(series) - 1) / 2) * width for g, s in enumerate(sts) if s]
         present = [s for s in sts if s]
         rects = ax.bar(xs, [s.stat.median for s in present], width=width,
-                       yerr=err([s.stat for s in present]), color=colour(model),
+                       yerr=err([s.stat for s in present]),
+                       color=(colours or {}).get(label) or colour(model),
                        edgecolor="black", linewidth=0.4, label=label,
                        error_kw={"elinewidth": 0.8, "capsize": 2})
         draw_values(ax, xs, [s.stat for s in present], vertical=True)
@@ -358,9 +360,9 @@ def draw_grouped_bars(ax, groups: list[str], series: list[tuple[str, str, list]]
     return marks
 
 
-def bar_handles(series) -> list:
-    return [Patch(facecolor=colour(model), edgecolor="black", label=label)
-            for label, model, _ in series]
+def bar_handles(series, colours: dict | None = None) -> list:
+    return [Patch(facecolor=(colours or {}).get(label) or colour(model), edgecolor="black",
+                  label=label) for label, model, _ in series]
 
 
 def panel_keys(rows, keys) -> list[tuple]:

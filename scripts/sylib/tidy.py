@@ -226,6 +226,7 @@ OS_THREADS = Metric("os_threads", "OS threads (most during a repetition)", "coun
                     _counter("os_threads"))
 READ_BPS = Metric("bytes_per_second", "read bytes per second", "B/s", "higher", _rate("bytes"))
 NS_PER_CALL = Metric("ns_per_call", "ns per call", "ns", "lower", _per("calls"))
+NS_PER_ITEM = Metric("ns_per_item", "ns per item", "ns", "lower", _per("items"))
 KERNEL_STACK = Metric("kernel_stack_bytes_per_task", "kernel stack per thread (B)", "B", "lower",
                       _counter("kernel_stack_bytes_per_task"))
 VM_RESERVED = Metric("vm_reserved_bytes_per_task", "address space reserved per task (B)", "B",
@@ -272,6 +273,8 @@ WORKLOADS = {w.name: w for w in (
              REQ_PER_S, (), ("op", "mode", "concurrency", "pipeline")),
     Workload("http", "GETs against a private HTTP server, sequential vs concurrent clients",
              REQ_PER_S, (), ("size", "mode", "concurrency")),
+    Workload("asynciter", "K items from an async generator, a loop of awaited tasks, a plain "
+             "loop", NS_PER_ITEM, (), ("form", "suspend")),
     # The Python side (pybench: asyncio, uvloop, gevent, threads)
     Workload("pyswitch", "Python: one switch (await sleep(0), gevent.sleep(0), thread "
              "Event ping-pong)", NS_PER_SWITCH),
@@ -279,6 +282,10 @@ WORKLOADS = {w.name: w for w in (
              ("n",)),
     Workload("pyexecutor", "Python: run_in_executor calls, thread and process pools",
              NS_PER_CALL, (), ("executor", "fn")),
+    Workload("pyiter", "Python: K items by async for, __anext__ by hand, an await loop, a "
+             "list for", NS_PER_ITEM, (), ("form", "suspend")),
+    Workload("pyctx", "Python: K entries by async with and by try/finally", NS_PER_ITEM, (),
+             ("form", "suspend")),
 )}
 
 # ---- loading -------------------------------------------------------------------------

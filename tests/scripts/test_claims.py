@@ -190,6 +190,44 @@ def server_rows(gains, concurrent=True):
     return add
 
 
+def iter_rows(py, cpp=None, ctx=None, py_forms=("async_for", "anext_loop", "await_loop",
+                                                 "list_for")):
+    """Claim 13. py / cpp / ctx: suspend -> {form: ns per item}, for both Python
+    systems (py, ctx) and both stackless C++ models (cpp)."""
+    k = 1000.0
+
+    def add(g):
+        for workload, table, models in (("pyiter", py, ("py_asyncio", "py_uvloop")),
+                                        ("pyctx", ctx, ("py_asyncio", "py_uvloop")),
+                                        ("asynciter", cpp, ("coroutine", "coroutine_uring"))):
+            for suspend, forms in (table or {}).items():
+                for form, ns in forms.items():
+                    if workload == "pyiter" and form not in py_forms:
+                        continue
+                    for m in models:
+                        g.add(f"{workload}/{m}/form:{form}/suspend:{suspend}", ns * k,
+                              {"items": k, "checksum": 499500.0})
+    return add
+
+
+ITER_SAME = {0: {"async_for": 200, "anext_loop": 205, "await_loop": 202, "list_for": 50},
+             1: {"async_for": 2000, "anext_loop": 2010, "await_loop": 2005, "list_for": 1900}}
+CTX_SAME = {0: {"async_with": 300, "aenter_by_hand": 298, "try_finally": 295},
+            1: {"async_with": 4000, "aenter_by_hand": 4005, "try_finally": 4010}}
+CPP_SAME = {0: {"generator": 6, "await_loop": 6.5, "plain_loop": 1},
+            1: {"generator": 20, "await_loop": 21, "plain_loop": 15}}
+# suspend:0: the syntax is far cheaper (generator) or dearer (async with) than the
+# explicit loop; suspend:1: a suspension per item drowns the difference
+ITER_APART = {0: {"async_for": 200, "anext_loop": 450, "await_loop": 600, "list_for": 50},
+              1: ITER_SAME[1]}
+CTX_APART = {0: {"async_with": 900, "aenter_by_hand": 600, "try_finally": 300},
+             1: CTX_SAME[1]}
+CPP_APART = {0: {"generator": 6, "await_loop": 22, "plain_loop": 1}, 1: CPP_SAME[1]}
+ITER_FAR = {s: {"async_for": v["async_for"] * 3, **{f: n for f, n in v.items()
+                                                     if f != "async_for"}}
+            for s, v in ITER_SAME.items()}
+
+
 HOLDS, ONLY, MIXED, REFUTED, CLOSE, MISSING = claims.VERDICTS
 SCENARIOS = [
     # (claim, verdict, rows, text the condition / reason must contain)
@@ -256,6 +294,10 @@ SCENARIOS = [
     (12, ONLY, server_rows({"redis": 5.0, "http": 1.0}), "talking to Redis"),
     (12, REFUTED, server_rows({"redis": 1.0, "http": 1.05}), ""),
     (12, MISSING, server_rows({"redis": 5.0}, concurrent=False), "mode:concurrent"),
+    (13, HOLDS, iter_rows(ITER_SAME, CPP_SAME, CTX_SAME), ""),
+    (13, ONLY, iter_rows(ITER_APART, CPP_APART, CTX_APART), "every item suspends (suspend:1)"),
+    (13, REFUTED, iter_rows(ITER_FAR), ""),
+    (13, MISSING, iter_rows(ITER_SAME, py_forms=("list_for",)), "form:async_for"),
 ]
 
 
@@ -439,7 +481,7 @@ def test_full_synthetic_run(tmp_path):
     the fixtures do not have (peers)."""
     res = tidy.load(make_runs.good(tmp_path / "run"))
     by_id = {e.id: e for e in claims.evaluate(res, THRESHOLDS)}
-    assert sorted(by_id) == list(range(1, 13))
+    assert sorted(by_id) == list(range(1, 14))
     assert {i for i, e in by_id.items() if e.verdict == MISSING} == {11}
     assert by_id[3].verdict == "holds"
     assert by_id[12].verdict == "holds"
@@ -448,6 +490,30 @@ def test_full_synthetic_run(tmp_path):
     # coroutines on 2 loops reach ~2x their own one loop: "cannot" is refuted
     assert by_id[8].verdict == REFUTED and by_id[8].verdict_text == "refuted (0/2 pass)"
     assert any("coroutine loops:2 over its own loops:1" in f.text for f in by_id[8].figures)
+    # claim 13: only async with against its own methods by hand passes at both
+    # suspend settings; the other parts hold with a suspension per item in
+    # Python, never in C++
+    assert by_id[13].verdict == ONLY
+    assert by_id[13].condition == "async with is compared with __aenter__/__aexit__ by hand"
+    parts = {p.name: p.verdict for p in by_id[13].parts}
+    assert parts["async with vs try/finally"] == ONLY
+    assert parts["async for vs an await loop"] == MIXED
+
+
+def test_claim_13_is_two_sided_and_either_bound_suffices():
+    """Much cheaper fails like much dearer (the iterator helps: more than syntax);
+    a big percentage of a tiny cost passes on the absolute bound, a big absolute
+    difference on a dear item passes on the percentage."""
+    t = THRESHOLDS["async_iter"]
+    e = verdict_of(13, iter_rows({0: {"async_for": 20, "await_loop": 60},          # -40 ns
+                                  1: {"async_for": 20000, "await_loop": 21000}},   # -5%
+                                 {0: {"generator": 6, "await_loop": 22}}))          # -16 ns, -73%
+    judged = {f.what.split(" per item")[0]: f.passed for f in e.figures if f.passed is not None}
+    assert judged["py_asyncio suspend:0 async for − await loop"] is True
+    assert judged["py_uvloop suspend:1 async for − await loop"] is True
+    assert judged["coroutine suspend:0 generator − await loop"] is False
+    assert t["max_overhead_ns_python"] > 40 and t["max_overhead_pct"] > 5
+    assert e.verdict == ONLY    # the first separating attribute: suspend
 
 
 def test_report_renders_its_claims_section_from_the_evaluated_claims(tmp_path):
@@ -475,7 +541,7 @@ def test_claims_command_writes_files_and_report_section(tmp_path):
     assert "[compute](charts/compute.png)" in md
     assert "`scripts/switchyard run --filter '^locks/'`" in md
     doc = json.loads((out / "claims.json").read_text())
-    assert [c["id"] for c in doc["claims"]] == list(range(1, 13))
+    assert [c["id"] for c in doc["claims"]] == list(range(1, 14))
     assert {c["verdict"] for c in doc["claims"]} <= set(claims.VERDICTS)
     for name in ("report.md", "report.html"):
         text = (out / name).read_text()

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import TEST_BUILD
 
-WORKLOADS = ["switch", "spawn", "skynet", "compute", "brigade", "fileread", "locks"]
+WORKLOADS = ["switch", "spawn", "skynet", "compute", "brigade", "fileread", "locks", "asynciter"]
 # The falsifier must lose updates, the same number in every iteration: it is
 # checked on that (its lost count), not on a checksum the hook could flip.
 EXEMPT = ("locks/", "/sync:none/suspend:1")

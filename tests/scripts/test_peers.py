@@ -217,6 +217,13 @@ def test_microbench_smoke_is_gb_json_that_compare_reads(tmp_path, no_leftovers):
     assert ok["pyswitch/py_asyncio/real_time"]["switches"] == py_microbench.TIERS["smoke"].switches
     assert ok["pygather/py_threads/n:100/real_time"]["tasks"] == 100
     assert ok["pyexecutor/py_threads/executor:process/fn:cpu/real_time"]["calls"] > 0
+    smoke = py_microbench.TIERS["smoke"]
+    for form in py_microbench.ITER_FORMS:
+        row = ok[f"pyiter/py_asyncio/form:{form}/suspend:1/real_time"]
+        assert row["items"] == smoke.items_suspend
+        assert row["checksum"] == py_microbench.expected_sum(smoke.items_suspend)
+    row = ok["pyctx/py_uvloop/form:async_with/suspend:0/real_time"]
+    assert row["checksum"] == py_microbench.expected_sum(smoke.items) + 2 * smoke.items
     for key in ("date", "host_name", "executable", "num_cpus", "versions"):
         assert key in data["context"]
     assert data["context"]["library_build_type"] == "release"
@@ -259,6 +266,24 @@ def test_microbench_list_and_filter():
     assert names == [f"pyswitch/{s}/real_time" for s in py_microbench.SYSTEMS]
     assert peers.list_microbench("quick", "no-such-bench-xyz") == []
     assert "pygather/py_threads/n:100000/real_time" in peers.list_microbench("full", "n:100000")
+    assert peers.list_microbench("smoke", "^pyctx/py_asyncio/") == [
+        f"pyctx/py_asyncio/form:{f}/suspend:{s}/real_time"
+        for s in (0, 1) for f in py_microbench.CTX_FORMS]
+
+
+@pytest.mark.parametrize("family,forms", [("pyiter", "ITER_FORMS"), ("pyctx", "CTX_FORMS")])
+def test_microbench_forms_compute_the_same_checksum(family, forms):
+    """Every form of pyiter/pyctx does the same work: one loop per form, both
+    suspend settings, the checksum the parent checks."""
+    for form in getattr(py_microbench, forms):
+        for suspend in (0, 1):
+            case = py_microbench.Case(f"{family}/py_asyncio/form:{form}/suspend:{suspend}",
+                                      family, "py_asyncio", form=form, suspend=suspend)
+            forms_ = py_microbench.Forms(case, 50)
+            try:
+                assert forms_.run() == py_microbench.expected_form_sum(family, 50), form
+            finally:
+                forms_.close()
 
 
 def test_microbench_threads_are_capped_and_labelled():

@@ -305,3 +305,18 @@ def test_plot_cli_writes_charts(tmp_path):
     assert sorted(p.name for p in (out / "charts").iterdir()) == \
         ["compute.png", "compute.svg", "switch.png", "switch.svg"]
     assert not (out / "report.md").exists()
+
+
+def test_asynciter_chart_has_a_panel_per_system_and_colours_by_role(good_figures):
+    """Claim 13's chart: Python asyncio, uvloop and the two stackless C++ loops,
+    each with suspend:0|1 (and async with in the Python panels); bars coloured by
+    the form's role, the same in every panel."""
+    fig = good_figures[next(c for c in plot.CHARTS if c.name == "asynciter")]
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["Python asyncio", "Python uvloop",
+                                                 "C++ coroutine", "C++ coroutine_uring"]
+    ticks = [t.get_text() for t in panels[0].get_xticklabels()]
+    assert ticks == ["suspend:0", "suspend:1", "async with\nsuspend:0", "async with\nsuspend:1"]
+    legend = [t.get_text() for t in legends(fig)[0].get_texts()]
+    assert any(l.startswith("by hand: __anext__, __aenter__/__aexit__") for l in legend)
+    assert panels[0].get_yscale() == "log"          # 60 ns .. 18 µs
