@@ -25,13 +25,12 @@ from pathlib import Path
 
 from . import plot, profile, seam, tidy
 from . import claims as claimsmod
-from .reportlead import FACTS, fmt_facts, header  # noqa: F401 -- report.X stays public
+from .reportlead import (FACTS, designed_skips, failures, fmt_facts, header,  # noqa: F401
+                         problems)  # report.X stays public
 from .reportlead import LEAD_HEADING, headline_names, html_lead, md_lead, summary_line
 from .results import InputError, atomic_write_text
 from .tidy import Results, fmt
 
-MAX_LISTED = 20        # failures listed one by one before "... and N more"
-MAX_NAMES = 5          # benchmark names shown per skip reason
 RATIO_NOTE = ("ratio to best: how many times worse than the best model in the same "
               "configuration (1.00 = best; baselines are compared with the best model)")
 
@@ -125,47 +124,6 @@ def tables(res: Results) -> list[Table]:
         out.append(Table("", *st))
     other = generic_table(res, [w for w in res.workloads() if w not in tidy.WORKLOADS])
     return out + ([other] if other else [])
-
-
-def failures(res: Results, rendered: plot.Rendered) -> list[str]:
-    """What went wrong, and why: one line each (red in the report)."""
-    out = []
-    for p in res.processes():
-        if p.get("status", "ok") != "ok":
-            out.append(f"bench_{p.get('bench', '?')} {p.get('status')}: "
-                       f"{p.get('reason') or 'no reason given'}"
-                       + (f" (log: {p['log']})" if p.get("log") else ""))
-    failed = [b for b in res.benches if b.status == "failed"]
-    out += [f"failed {b.name}: {b.reason}" for b in failed[:MAX_LISTED]]
-    if len(failed) > MAX_LISTED:
-        out.append(f"... and {len(failed) - MAX_LISTED} more failed benchmarks")
-    return out + [f"chart {c.name} skipped: {why}" for c, why in rendered.skipped]
-
-
-def designed_skips(res: Results, rendered: plot.Rendered) -> list[str]:
-    """What was left out on purpose or by the machine, and why (a pool cannot
-    serve 1000 connections, threads stop at 1e4, no io_uring here): one line
-    per reason, shown apart from failures in a neutral colour, folded."""
-    out = []
-    by_reason: dict[str, list] = {}
-    for b in res.benches:
-        if b.status == "skipped":
-            by_reason.setdefault(b.reason, []).append(b.name)
-    for reason, names in by_reason.items():
-        shown = ", ".join(names[:MAX_NAMES]) + (", ..." if len(names) > MAX_NAMES else "")
-        out.append(f"skipped {len(names)} benchmark(s), {reason}: {shown}")
-    skipped_models = dict((res.run or {}).get("models_skipped") or {})
-    skipped_models.update((res.fingerprint or {}).get("models_disabled") or {})
-    out += [f"model {m} not run: {why}" for m, why in skipped_models.items()]
-    if rendered.absent:
-        out.append("charts skipped, their workloads are not in these results: "
-                   + ", ".join(c.name for c in rendered.absent))
-    return out + rendered.notes
-
-
-def problems(res: Results, rendered: plot.Rendered) -> list[str]:
-    """Failures, then designed-in skips: everything that is not a number."""
-    return failures(res, rendered) + designed_skips(res, rendered)
 
 
 # ---- markdown ------------------------------------------------------------------------
@@ -267,6 +225,8 @@ figure svg { max-width: 100%; height: auto; }
 .skips, .skips li { color: #555; }
 .summary { color: #444; margin-top: -0.5em; }
 table.lead td { vertical-align: top; }
+table.lead th { text-align: left; }
+.headlines figure.wide { grid-column: 1 / -1; }
 table.lead details { color: #555; font-size: 0.9em; margin-top: 0.2em; }
 table.lead details ul { margin: 0.2em 0; padding-left: 1.2em; }
 .headlines { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr));
@@ -318,9 +278,15 @@ def _problem_parts_html(res: Results, rendered: plot.Rendered) -> list[str]:
     return parts
 
 
+WIDE_PT = 700     # a chart wider than this (several panels) takes a whole headline row
+
+
 def _figure(m: plot.Made) -> str:
     e = html.escape
-    return (f"<figure id=\"chart-{e(m.chart.name)}\">{_svg_inline(m.svg, f'{m.chart.name}-')}"
+    svg = _svg_inline(m.svg, f"{m.chart.name}-")
+    width = re.search(r'<svg[^>]*\bwidth="([\d.]+)pt"', svg)
+    wide = ' class="wide"' if width and float(width.group(1)) > WIDE_PT else ""
+    return (f"<figure id=\"chart-{e(m.chart.name)}\"{wide}>{svg}"
             f"<figcaption class=\"note\">{e(m.chart.what)}</figcaption></figure>")
 
 

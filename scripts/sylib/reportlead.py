@@ -6,7 +6,9 @@ it, a link to its chart) that fits on one screen; each claim's cases are
 folded (<details>) under it and summarised (k/n pass, the case that decides)
 rather than listed. Then a few headline charts, then the run's details
 (`header`: fingerprint, commit, the calibrate step's machine facts), then the
-per-workload sections (report.py).
+per-workload sections (report.py). What failed (`failures`, red) and what
+was left out by design or by the machine (`designed_skips`, neutral, folded)
+are told apart here too.
 
 Pure functions over evaluated claims (claimbase.Evaluated) and Results.
 """
@@ -71,6 +73,51 @@ def header(res: Results) -> list[tuple[str, str]]:
     return rows
 
 
+MAX_LISTED = 20        # failures listed one by one before "... and N more"
+MAX_NAMES = 5          # benchmark names shown per skip reason
+
+
+def failures(res: Results, rendered) -> list[str]:
+    """What went wrong, and why: one line each (red in the report)."""
+    out = []
+    for p in res.processes():
+        if p.get("status", "ok") != "ok":
+            out.append(f"bench_{p.get('bench', '?')} {p.get('status')}: "
+                       f"{p.get('reason') or 'no reason given'}"
+                       + (f" (log: {p['log']})" if p.get("log") else ""))
+    failed = [b for b in res.benches if b.status == "failed"]
+    out += [f"failed {b.name}: {b.reason}" for b in failed[:MAX_LISTED]]
+    if len(failed) > MAX_LISTED:
+        out.append(f"... and {len(failed) - MAX_LISTED} more failed benchmarks")
+    return out + [f"chart {c.name} skipped: {why}" for c, why in rendered.skipped]
+
+
+def designed_skips(res: Results, rendered) -> list[str]:
+    """What was left out on purpose or by the machine, and why (a pool cannot
+    serve 1000 connections, threads stop at 1e4, no io_uring here): one line
+    per reason, shown apart from failures in a neutral colour, folded."""
+    out = []
+    by_reason: dict[str, list] = {}
+    for b in res.benches:
+        if b.status == "skipped":
+            by_reason.setdefault(b.reason, []).append(b.name)
+    for reason, names in by_reason.items():
+        shown = ", ".join(names[:MAX_NAMES]) + (", ..." if len(names) > MAX_NAMES else "")
+        out.append(f"skipped {len(names)} benchmark(s), {reason}: {shown}")
+    skipped_models = dict((res.run or {}).get("models_skipped") or {})
+    skipped_models.update((res.fingerprint or {}).get("models_disabled") or {})
+    out += [f"model {m} not run: {why}" for m, why in skipped_models.items()]
+    if rendered.absent:
+        out.append("charts skipped, their workloads are not in these results: "
+                   + ", ".join(c.name for c in rendered.absent))
+    return out + rendered.notes
+
+
+def problems(res: Results, rendered) -> list[str]:
+    """Failures, then designed-in skips: everything that is not a number."""
+    return failures(res, rendered) + designed_skips(res, rendered)
+
+
 def summary_line(res: Results, evaluated) -> str:
     """One line under the title: which machine, when, and the tally."""
     fp = res.fingerprint
@@ -87,22 +134,22 @@ def headline_names(made_names) -> list[str]:
 
 # ---- the number that decides each verdict -------------------------------------------
 
-def deciding(e: Evaluated) -> Figure | None:
+def deciding(verdict: str, figures: list[Figure]) -> Figure | None:
     """The case a reader should see first: for a claim that does not hold
     everywhere the first failing case (the worst a tutorial's reader meets),
     for one that holds the first passing case, else the first too-close one."""
-    judged = [f for f in e.figures if f.passed is not None or f.close]
-    order = (True,) if e.verdict == "holds" else (False, True)
+    judged = [f for f in figures if f.passed is not None or f.close]
+    order = (True,) if verdict == "holds" else (False, True)
     for want in order:
         if (f := next((f for f in judged if f.passed is want and not f.close), None)):
             return f
-    return next(iter(judged), None) or next(iter(e.figures), None)
+    return next(iter(judged), None) or next(iter(figures), None)
 
 
 def decides_text(e: Evaluated) -> str:
     if e.verdict == "not measured":
         return f"not measured: {e.reason}"
-    f = deciding(e)
+    f = deciding(e.verdict, e.figures)
     return f.text if f else "—"
 
 
