@@ -195,7 +195,8 @@ def markdown(res: Results, rendered: plot.Rendered, tabs: list[Table], out_dir: 
     def chart_lines(workload):
         made, skipped = _charts_for(rendered, workload)
         rel = lambda p: Path(os.path.relpath(p, out_dir)).as_posix()
-        return [f"Chart: [{m.chart.what}]({rel(m.png)}) ([SVG]({rel(m.svg)}))  " for m in made] \
+        return [f"Chart: [{m.chart.what}]({rel(m.png)})"
+                + (f" ([SVG]({rel(m.svg)}))  " if m.svg != m.png else "  ") for m in made] \
             + [f"Chart {c.name} skipped: {_md_cell(why)}  " for c, why in skipped]
 
     across = chart_lines(plot.ANY_WORKLOAD)

@@ -186,7 +186,8 @@ def md_lead(evaluated: list[Evaluated], chart_link: Callable) -> list[str]:
              "|---|---|---|---|---|"]
     for e in evaluated:
         links = [f"[{c}]({link})" for c in e.charts if (link := chart_link(c))]
-        lines.append(f"| {e.id} | {_md(e.title)} | **{_md(verdict_text(e))}** | "
+        k = f" ({counts(e.passed, e.total, e.close)})" if e.total else ""
+        lines.append(f"| {e.id} | {_md(e.title)} | **{_md(verdict_text(e))}**{k} | "
                      f"{_md(decides_text(e))} | {', '.join(links) or '—'} |")
     lines.append("")
     for e in evaluated:
