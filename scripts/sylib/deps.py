@@ -18,8 +18,9 @@ BUILD = [
 ]
 # apt's Python modules for charts, reports and statistics.
 PYTHON = ["python3-matplotlib", "python3-numpy", "python3-scipy"]
-# Extra for `switchyard test`.
-TEST = ["python3-pytest"]
+# Extra for `switchyard test` (chromium: the headless browser check of
+# report.html, tests/scripts/test_browser.py).
+TEST = ["python3-pytest", "chromium"]
 # Extra for `switchyard gate` (its --callgrind mode counts instructions).
 GATE = ["valgrind"]
 # The peer systems of the echo, pybench and gobench workloads (runners/peers/;

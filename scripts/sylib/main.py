@@ -90,12 +90,23 @@ def make_parser() -> Parser:
                        help="write charts/ (and the reports) here (default: RESULTS, or "
                             "the file's directory)")
     c = sub.add_parser("claims", help="check popular coroutine claims against results: "
-                                      "table + claims.md, claims.json")
-    c.add_argument("results", type=Path, metavar="RESULTS",
-                   help="results directory (e.g. results/latest) or a GB JSON file")
+                                      "table + claims.md, claims.json; several: a matrix")
+    c.add_argument("results", type=Path, metavar="RESULTS", nargs="+",
+                   help="results directory (e.g. results/latest) or a GB JSON file; several "
+                        "results or reference directories (docs/results/*): claims x machines")
     c.add_argument("--out", type=Path, metavar="DIR",
-                   help="write claims.md and claims.json here (default: RESULTS, or the "
-                        "file's directory); a report.md/report.html there gets the section")
+                   help="one RESULTS: write claims.md and claims.json here (default: RESULTS, "
+                        "or the file's directory); several: write claims-matrix.md/.html/.svg "
+                        "here (default: the current directory)")
+    pub = sub.add_parser("publish", help="copy a run into docs/results/<date>-<machine>/ "
+                                         "(<= 2 MB) and show it in README.md")
+    pub.add_argument("results", type=Path, metavar="RESULTS_DIR",
+                     help="results directory of a finished run (e.g. results/latest)")
+    pub.add_argument("--docs", type=Path, metavar="DIR",
+                     help="where reference runs live (default docs/results)")
+    pub.add_argument("--readme", type=Path, metavar="FILE",
+                     help="the README whose reference-run block is regenerated (default "
+                          "README.md)")
     add_gate_parsers(sub)
     return p
 
@@ -298,9 +309,15 @@ def main(argv=None) -> int:
         if args.command in ("plot", "report"):
             from sylib import report
             return report.command(args.command, args.results, args.out)
+        if args.command == "claims" and len(args.results) > 1:
+            from sylib import matrix
+            return matrix.command(args.results, args.out or Path.cwd())
         if args.command == "claims":
             from sylib import claims
-            return claims.command(args.results, args.out)
+            return claims.command(args.results[0], args.out)
+        if args.command == "publish":
+            from sylib import publish
+            return publish.command(args.results, docs=args.docs, readme=args.readme)
         if args.command in ("compare", "gate", "history"):
             return run_gate_command(args)
     except InputError as e:

@@ -25,12 +25,12 @@ from pathlib import Path
 
 from . import plot, profile, seam, tidy
 from . import claims as claimsmod
-from .fingerprint import short
+from .reportlead import (FACTS, designed_skips, failures, fmt_facts, header,  # noqa: F401
+                         problems)  # report.X stays public
+from .reportlead import LEAD_HEADING, headline_names, html_lead, md_lead, summary_line
 from .results import InputError, atomic_write_text
 from .tidy import Results, fmt
 
-MAX_LISTED = 20        # failures listed one by one before "... and N more"
-MAX_NAMES = 5          # benchmark names shown per skip reason
 RATIO_NOTE = ("ratio to best: how many times worse than the best model in the same "
               "configuration (1.00 = best; baselines are compared with the best model)")
 
@@ -126,91 +126,6 @@ def tables(res: Results) -> list[Table]:
     return out + ([other] if other else [])
 
 
-# The calibrate step's facts (benches/calibrate/calibrate.cpp), in header order.
-FACTS = (("getppid_ns", "syscall (getppid)", "ns"),
-         ("futex_roundtrip_same_cpu_ns", "futex round trip, one CPU", "ns"),
-         ("futex_roundtrip_cross_cpu_ns", "across CPUs", "ns"),
-         ("page_fault_ns", "first touch of a page", "ns"),
-         ("thread_create_join_us", "thread create+join", "us"),
-         ("coroutine_switch_ns", "coroutine switch", "ns"))
-
-
-def fmt_facts(facts: dict) -> str:
-    if facts.get("error"):
-        return f"not measured: {facts['error']}"
-    parts = []
-    for key, what, unit in FACTS:
-        v = facts.get(key)
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            parts.append(f"{what} {tidy.fmt(v * (1e3 if unit == 'us' else 1.0), 'ns')}")
-        else:
-            parts.append(f"{what} —")
-    return "; ".join(parts)
-
-
-def header(res: Results) -> list[tuple[str, str]]:
-    fp = res.fingerprint
-    rows = [("machine", short(fp) if fp else
-             "unknown: no context.fingerprint (not a switchyard run)")]
-    if fp:
-        commit = str(fp.get("git_commit") or "unknown")
-        rows.append(("git commit", commit + (" (uncommitted changes)" if fp.get("git_dirty") else "")))
-        rows.append(("build", f"{fp.get('build_type', '?')} {fp.get('flags', '')}".strip()
-                     + (f", sanitize={fp['sanitize']}" if fp.get("sanitize") else "")))
-        facts = fp.get("facts")
-        if isinstance(facts, dict):
-            rows.append(("machine facts", fmt_facts(facts)))
-    rows.append(("date", res.date or "unknown"))
-    if res.run:
-        r = res.run
-        rows.append(("run", f"tier {r.get('tier', '?')}, {r.get('repetitions', '?')} repetitions"
-                     + (f", filter '{r['filter']}'" if r.get("filter") else "")
-                     + (f", models {','.join(r['models'])}" if r.get("models") else "")))
-    rows.append(("results", str(res.source)))
-    return rows
-
-
-def failures(res: Results, rendered: plot.Rendered) -> list[str]:
-    """What went wrong, and why: one line each (red in the report)."""
-    out = []
-    for p in res.processes():
-        if p.get("status", "ok") != "ok":
-            out.append(f"bench_{p.get('bench', '?')} {p.get('status')}: "
-                       f"{p.get('reason') or 'no reason given'}"
-                       + (f" (log: {p['log']})" if p.get("log") else ""))
-    failed = [b for b in res.benches if b.status == "failed"]
-    out += [f"failed {b.name}: {b.reason}" for b in failed[:MAX_LISTED]]
-    if len(failed) > MAX_LISTED:
-        out.append(f"... and {len(failed) - MAX_LISTED} more failed benchmarks")
-    return out + [f"chart {c.name} skipped: {why}" for c, why in rendered.skipped]
-
-
-def designed_skips(res: Results, rendered: plot.Rendered) -> list[str]:
-    """What was left out on purpose or by the machine, and why (a pool cannot
-    serve 1000 connections, threads stop at 1e4, no io_uring here): one line
-    per reason, shown apart from failures in a neutral colour, folded."""
-    out = []
-    by_reason: dict[str, list] = {}
-    for b in res.benches:
-        if b.status == "skipped":
-            by_reason.setdefault(b.reason, []).append(b.name)
-    for reason, names in by_reason.items():
-        shown = ", ".join(names[:MAX_NAMES]) + (", ..." if len(names) > MAX_NAMES else "")
-        out.append(f"skipped {len(names)} benchmark(s), {reason}: {shown}")
-    skipped_models = dict((res.run or {}).get("models_skipped") or {})
-    skipped_models.update((res.fingerprint or {}).get("models_disabled") or {})
-    out += [f"model {m} not run: {why}" for m, why in skipped_models.items()]
-    if rendered.absent:
-        out.append("charts skipped, their workloads are not in these results: "
-                   + ", ".join(c.name for c in rendered.absent))
-    return out + rendered.notes
-
-
-def problems(res: Results, rendered: plot.Rendered) -> list[str]:
-    """Failures, then designed-in skips: everything that is not a number."""
-    return failures(res, rendered) + designed_skips(res, rendered)
-
-
 # ---- markdown ------------------------------------------------------------------------
 
 def _md_cell(text) -> str:
@@ -245,29 +160,43 @@ def evaluated_claims(res: Results, out_dir: Path):
         return f"claims not evaluated: {type(e).__name__}: {e}"
 
 
-def markdown(res: Results, rendered: plot.Rendered, tabs: list[Table], out_dir: Path,
-             evaluated=None) -> str:
-    lines = ["# switchyard report", ""]
-    lines += [f"- **{k}**: {_md_cell(v)}" for k, v in header(res)] + [""]
-    if isinstance(evaluated, str):
-        lines += ["## What the numbers say (claims)", "", _md_cell(evaluated), ""]
-    elif evaluated:
-        charts = {m.chart.name: Path(os.path.relpath(m.png, out_dir)).as_posix()
-                  for m in rendered.made}
-        lines += [claimsmod.md_section(evaluated, charts.get), ""]
+def _problem_lines_md(res: Results, rendered: plot.Rendered) -> list[str]:
+    """Failures (each listed), then the designed-in skips apart and folded."""
     bad, skips = failures(res, rendered), designed_skips(res, rendered)
-    lines += ["## Failed", ""]
-    lines += [f"- {_md_cell(p)}" for p in bad] or ["Nothing failed."]
+    lines = ["## Failed", ""] + ([f"- {_md_cell(p)}" for p in bad] or ["Nothing failed."])
     lines.append("")
     if skips:
         lines += [f"<details><summary>Skipped by design or by this machine "
                   f"({len(skips)})</summary>", ""]
         lines += [f"- {_md_cell(p)}" for p in skips] + ["", "</details>", ""]
+    return lines
+
+
+def markdown(res: Results, rendered: plot.Rendered, tabs: list[Table], out_dir: Path,
+             evaluated=None) -> str:
+    """Answers first: verdicts, failures, headline charts; then the run's
+    details and one section per workload."""
+    rel = lambda p: Path(os.path.relpath(p, out_dir)).as_posix()
+    made = {m.chart.name: m for m in rendered.made}
+    lines = ["# switchyard report", "", _md_cell(summary_line(res, evaluated)), ""]
+    if isinstance(evaluated, str):
+        lines += [f"## {LEAD_HEADING}", "", _md_cell(evaluated), ""]
+    elif evaluated:
+        lines += md_lead(evaluated, lambda c: rel(made[c].png) if c in made else None)
+    lines += _problem_lines_md(res, rendered)
+    heads = headline_names(made)
+    if heads:
+        lines += ["## Headline charts", ""]
+        lines += [f"[![{made[n].chart.what}]({rel(made[n].png)})]({rel(made[n].svg)})"
+                  for n in heads] + [""]
+    lines += ["## This run", ""]
+    lines += [f"- **{k}**: {_md_cell(v)}" for k, v in header(res)] + [""]
 
     def chart_lines(workload):
         made, skipped = _charts_for(rendered, workload)
         rel = lambda p: Path(os.path.relpath(p, out_dir)).as_posix()
-        return [f"Chart: [{m.chart.what}]({rel(m.png)}) ([SVG]({rel(m.svg)}))  " for m in made] \
+        return [f"Chart: [{m.chart.what}]({rel(m.png)})"
+                + (f" ([SVG]({rel(m.svg)}))  " if m.svg != m.png else "  ") for m in made] \
             + [f"Chart {c.name} skipped: {_md_cell(why)}  " for c, why in skipped]
 
     across = chart_lines(plot.ANY_WORKLOAD)
@@ -295,6 +224,14 @@ figure { margin: 1em 0; }
 figure svg { max-width: 100%; height: auto; }
 .problems li { color: #8b0000; }
 .skips, .skips li { color: #555; }
+.summary { color: #444; margin-top: -0.5em; }
+table.lead td { vertical-align: top; }
+table.lead th { text-align: left; }
+.headlines figure.wide { grid-column: 1 / -1; }
+table.lead details { color: #555; font-size: 0.9em; margin-top: 0.2em; }
+table.lead details ul { margin: 0.2em 0; padding-left: 1.2em; }
+.headlines { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr));
+             gap: 0 1.5em; }
 .note { color: #555; font-size: 0.9em; }
 """
 
@@ -328,37 +265,57 @@ def _html_table(columns, rows, cls="") -> str:
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def to_html(res: Results, rendered: plot.Rendered, tabs: list[Table], evaluated=None) -> str:
+def _problem_parts_html(res: Results, rendered: plot.Rendered) -> list[str]:
+    """Failures in red; designed-in skips apart, neutral and folded."""
     e = html.escape
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             "<title>switchyard report</title>", f"<style>{CSS}</style></head><body>",
-             "<h1>switchyard report</h1>",
-             _html_table(["", ""], header(res), "header")]
-    if isinstance(evaluated, str):
-        parts.append(f"<h2>What the numbers say (claims)</h2><p class=\"note\">{e(evaluated)}"
-                     "</p>")
-    elif evaluated:
-        shown = {m.chart.name for m in rendered.made}
-        parts.append(claimsmod.html_section(
-            evaluated, lambda name: f"#chart-{name}" if name in shown else None))
     bad, skips = failures(res, rendered), designed_skips(res, rendered)
-    parts.append("<h2>Failed</h2>")
-    if bad:
-        parts.append('<ul class="problems">' + "".join(f"<li>{e(p)}</li>" for p in bad)
-                     + "</ul>")
-    else:
-        parts.append("<p>Nothing failed.</p>")
+    parts = ["<h2>Failed</h2>"]
+    parts.append('<ul class="problems">' + "".join(f"<li>{e(p)}</li>" for p in bad) + "</ul>"
+                 if bad else "<p>Nothing failed.</p>")
     if skips:
         parts.append(f'<details class="skips"><summary>Skipped by design or by this machine '
                      f'({len(skips)})</summary><ul>' +
                      "".join(f"<li>{e(p)}</li>" for p in skips) + "</ul></details>")
+    return parts
+
+
+WIDE_PT = 700     # a chart wider than this (several panels) takes a whole headline row
+
+
+def _figure(m: plot.Made) -> str:
+    e = html.escape
+    svg = _svg_inline(m.svg, f"{m.chart.name}-")
+    width = re.search(r'<svg[^>]*\bwidth="([\d.]+)pt"', svg)
+    wide = ' class="wide"' if width and float(width.group(1)) > WIDE_PT else ""
+    return (f"<figure id=\"chart-{e(m.chart.name)}\"{wide}>{svg}"
+            f"<figcaption class=\"note\">{e(m.chart.what)}</figcaption></figure>")
+
+
+def to_html(res: Results, rendered: plot.Rendered, tabs: list[Table], evaluated=None) -> str:
+    """Answers first (as `markdown`). A headline chart is drawn once, at the
+    top, and its workload's section points up to it."""
+    e = html.escape
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             "<title>switchyard report</title>", f"<style>{CSS}</style></head><body>",
+             "<h1>switchyard report</h1>",
+             f'<p class="summary">{e(summary_line(res, evaluated))}</p>']
+    shown = {m.chart.name: m for m in rendered.made}
+    if isinstance(evaluated, str):
+        parts.append(f'<h2>{e(LEAD_HEADING)}</h2><p class="note">{e(evaluated)}</p>')
+    elif evaluated:
+        parts.append(html_lead(evaluated, lambda c: f"#chart-{c}" if c in shown else None))
+    parts += _problem_parts_html(res, rendered)
+    heads = headline_names(shown)
+    if heads:
+        parts.append('<h2>Headline charts</h2><div class="headlines">')
+        parts += [_figure(shown[n]) for n in heads] + ["</div>"]
+    parts += ['<h2 id="run">This run</h2>', _html_table(["", ""], header(res), "header")]
 
     def chart_parts(workload):
         made, skipped = _charts_for(rendered, workload)
-        return [f"<figure id=\"chart-{e(m.chart.name)}\">"
-                f"{_svg_inline(m.svg, f'{m.chart.name}-')}"
-                f"<figcaption class=\"note\">{e(m.chart.what)}</figcaption></figure>"
-                for m in made] + \
+        return [_figure(m) if m.chart.name not in heads else
+                f'<p class="note">Chart: <a href="#chart-{e(m.chart.name)}">'
+                f'{e(m.chart.what)}</a> (under Headline charts)</p>' for m in made] + \
             [f'<p class="note">Chart {e(c.name)} skipped: {e(why)}</p>' for c, why in skipped]
 
     across = chart_parts(plot.ANY_WORKLOAD)
