@@ -47,7 +47,7 @@ void coroutine_mt_runner::push_inject(handle h) {
     {
         std::lock_guard l(inject_mu_);
         inject_.push_back(h);
-        inject_size_.store(inject_.size(), std::memory_order_relaxed);
+        inject_size_.store(inject_.size(), std::memory_order_seq_cst);
     }
     notify_parked();
 }
@@ -73,18 +73,22 @@ handle coroutine_mt_runner::steal_into(worker& w) {
         w.stolen.clear();
         {
             std::lock_guard l(v.mu);
-            std::size_t take = (v.local.size() + 1) / 2;
-            for (std::size_t i = 0; i < take; ++i) {
-                w.stolen.push_back(v.local.front());
+            std::size_t take = (v.local.size() - v.holes + 1) / 2;
+            while (w.stolen.size() < take && !v.local.empty()) {
+                handle h = v.local.front();
                 v.local.pop_front();
+                if (h)
+                    w.stolen.push_back(h);
+                else
+                    --v.holes;
             }
-            v.local_size.store(v.local.size(), std::memory_order_relaxed);
+            v.local_size.store(v.local.size() - v.holes, std::memory_order_relaxed);
         }
         if (w.stolen.empty()) continue;
         if (w.stolen.size() > 1) {
             std::lock_guard l(w.mu);
             w.local.insert(w.local.end(), w.stolen.begin() + 1, w.stolen.end());
-            w.local_size.store(w.local.size(), std::memory_order_relaxed);
+            w.local_size.store(w.local.size() - w.holes, std::memory_order_seq_cst);
         }
         return w.stolen.front();
     }
@@ -117,11 +121,12 @@ handle coroutine_mt_runner::find_work(worker& w) {
 }
 
 // ---- idle: searching, parking, waking ------------------------------------------------------------
-// A push calls this after queueing. The fence orders the push before the
-// loads of the counters, as park() orders its registration before its look
-// at the queues: one of the two sees the other.
+// A push calls this after queueing. The push's seq_cst store of the queue
+// size comes before these seq_cst loads of the counters, as park()'s seq_cst
+// updates of the counters come before its seq_cst loads of the sizes: in
+// the single total order one side sees the other (Dekker), so either the
+// parker sees the task or we see the parker. (No fences: TSan ignores them.)
 void coroutine_mt_runner::notify_parked() {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
     if (searching_.load(std::memory_order_seq_cst) != 0 ||
         unparked_.load(std::memory_order_seq_cst) == workers_.size())
         return;
@@ -161,7 +166,6 @@ void coroutine_mt_runner::park(worker& w) {
         sleepers_.push_back(w.index);
         w.parked.store(1, std::memory_order_seq_cst);
     }
-    std::atomic_thread_fence(std::memory_order_seq_cst);
     if (stop_.load(std::memory_order_acquire) || work_visible() || deadlocked(w)) {
         unpark_self(w);
         return;
@@ -310,7 +314,9 @@ void coroutine_mt_runner::work(worker& w) {
 }
 
 void coroutine_mt_runner::run_workers() {
-    detail::frame_pool_scope heap_frames(nullptr);  // frames may end on another worker
+    // One worker: every frame is made and freed on this thread, so the pool
+    // serves. Several: the heap, since a frame may end on another worker.
+    detail::frame_pool_scope frames(workers_.size() == 1 ? &pool_ : nullptr);
     const unsigned n = unsigned(workers_.size());
     stop_.store(false);
     failure_ = nullptr;

@@ -20,7 +20,7 @@
 // workers; a push wakes a parked worker only when nobody is searching; a
 // worker that stops searching because it found work wakes another if more is
 // queued; a worker that parks registers first, then looks at every queue
-// again (seq_cst fences on both sides), so a push is never lost between the
+// again (seq_cst on both sides: Dekker), so a push is never lost between the
 // look and the sleep. Parked workers sleep on a futex (std::atomic::wait),
 // except one: the first to park takes the "driver" role and sleeps in the
 // shared poller's epoll_pwait2 with the next timer as its timeout (woken by
@@ -35,9 +35,10 @@
 //
 // Timers: one timer_wheel under a mutex, advanced by whichever worker is at
 // a turn boundary (try_lock) or by the driver when its wait times out. I/O:
-// one shared epoll poller (detail/mt_poller.hpp, and why there). Frames come
-// from the heap (glibc's per-thread caches): the frame_pool is per thread
-// and a frame may end on another worker than it started on.
+// one shared epoll poller (detail/mt_poller.hpp, and why there). Frames:
+// with one worker (the calling thread) from the runner's frame_pool, as in
+// `coroutine`; with several from the heap (glibc's per-thread caches), since
+// the frame_pool is not thread-safe and a frame may end on another worker.
 // Deadlock: the last worker to park, finding no queued task, timer, armed
 // I/O or pending cross-thread wake, ends run() with sy::deadlock_error.
 #pragma once
@@ -63,6 +64,7 @@
 #include "runners/detail/intrusive.hpp"
 #include "runners/detail/mt_poller.hpp"
 #include "runners/detail/offload_pool.hpp"
+#include "runners/detail/spin_lock.hpp"
 #include "runners/detail/timer_wheel.hpp"
 #include "runners/errors.hpp"
 #include "runners/join_policy.hpp"
@@ -287,16 +289,9 @@ public:
             T value;
             std::coroutine_handle<> h{};
             send_awaiter* next = nullptr;
-            bool await_ready() {
-                std::coroutine_handle<> wake{};
-                bool done;
-                {
-                    std::lock_guard l(c->mu_);
-                    done = c->try_send(value, wake);
-                }
-                if (wake) c->s_->wake(wake);
-                return done;
-            }
+            // Everything under one lock in await_suspend (a ready send resumes
+            // at once): await_ready would take the lock a second time.
+            bool await_ready() const noexcept { return false; }
             std::coroutine_handle<> await_suspend(std::coroutine_handle<> handle) {
                 std::coroutine_handle<> wake{};
                 coroutine_mt_runner* s = c->s_;
@@ -318,16 +313,7 @@ public:
             std::optional<T> value{};
             std::coroutine_handle<> h{};
             recv_awaiter* next = nullptr;
-            bool await_ready() {
-                std::coroutine_handle<> wake{};
-                bool done;
-                {
-                    std::lock_guard l(c->mu_);
-                    done = c->try_recv(value, wake);
-                }
-                if (wake) c->s_->wake(wake);
-                return done;
-            }
+            bool await_ready() const noexcept { return false; }
             std::coroutine_handle<> await_suspend(std::coroutine_handle<> handle) {
                 std::coroutine_handle<> wake{};
                 coroutine_mt_runner* s = c->s_;
@@ -375,7 +361,7 @@ public:
             return true;
         }
         coroutine_mt_runner* s_;
-        std::mutex mu_;
+        detail::spin_lock mu_;
         std::optional<T> slot_;
         detail::intrusive_fifo<recv_awaiter> receivers_;
         detail::intrusive_fifo<send_awaiter> senders_;
@@ -442,6 +428,8 @@ public:
 
     std::size_t live_tasks() const { return live_.load(std::memory_order_acquire); }
     unsigned worker_count() const { return unsigned(workers_.size()); }
+    // With one worker, frames come from this pool (see the header).
+    detail::frame_pool& frames() { return pool_; }
     // Before run(): help-first joins (the default) or plain FIFO.
     void set_join_policy(join_policy p) noexcept { help_first_ = p == join_policy::help_first; }
 
@@ -470,7 +458,7 @@ private:
     std::coroutine_handle<> pop_local(worker& w);
     std::coroutine_handle<> pop_inject();
     std::coroutine_handle<> steal_into(worker& w);
-    void push_local(worker& w, std::coroutine_handle<> h);
+    void push_local(worker& w, std::coroutine_handle<> h, bool notify = true);
     void push_inject(std::coroutine_handle<> h);
     bool work_visible();
     void leave_searching(worker& w);
@@ -483,11 +471,12 @@ private:
     void stop_all_locked();  // under idle_mu_
     void fail(std::exception_ptr e);
 
+    detail::frame_pool pool_;  // first member constructed, last destroyed
     std::vector<std::unique_ptr<worker>> workers_;
     bool help_first_ = true;
 
     // inject queue
-    std::mutex inject_mu_;
+    detail::spin_lock inject_mu_;
     std::deque<std::coroutine_handle<>> inject_;
     std::atomic<std::size_t> inject_size_{0};
 
@@ -521,9 +510,12 @@ private:
 struct coroutine_mt_runner::worker {
     coroutine_mt_runner* rt = nullptr;
     unsigned index = 0;
-    std::mutex mu;  // local queue
+    detail::spin_lock mu;  // local queue
+    // Help-first joins take a task out of the middle: it leaves a hole (a
+    // null handle) that pops skip and that is trimmed at once at the tail.
     std::deque<std::coroutine_handle<>> local;
-    std::atomic<std::size_t> local_size{0};  // mirror, for thieves and parkers
+    std::size_t holes = 0;                   // under mu
+    std::atomic<std::size_t> local_size{0};  // tasks, not holes: for thieves and parkers
     std::coroutine_handle<> lifo{};          // owner only
     unsigned lifo_streak = 0;
     std::size_t budget = 0;
@@ -539,23 +531,33 @@ namespace detail {
 inline thread_local coroutine_mt_runner::worker* tl_mt_worker = nullptr;
 }  // namespace detail
 
-inline void coroutine_mt_runner::push_local(worker& w, std::coroutine_handle<> h) {
+inline void coroutine_mt_runner::push_local(worker& w, std::coroutine_handle<> h, bool notify) {
     {
         std::lock_guard l(w.mu);
         w.local.push_back(h);
-        w.local_size.store(w.local.size(), std::memory_order_relaxed);
+        // seq_cst when others may park: this store and park()'s registration
+        // are the two sides of the lost-wake-up check (see notify_parked).
+        w.local_size.store(w.local.size() - w.holes, workers_.size() > 1
+                                                         ? std::memory_order_seq_cst
+                                                         : std::memory_order_relaxed);
     }
-    if (workers_.size() > 1) notify_parked();
+    if (notify && workers_.size() > 1) notify_parked();
 }
 
 inline std::coroutine_handle<> coroutine_mt_runner::pop_local(worker& w) {
     if (w.local_size.load(std::memory_order_relaxed) == 0) return {};
     std::lock_guard l(w.mu);
-    if (w.local.empty()) return {};
-    auto h = w.local.front();
-    w.local.pop_front();
-    w.local_size.store(w.local.size(), std::memory_order_relaxed);
-    return h;
+    while (!w.local.empty()) {
+        auto h = w.local.front();
+        w.local.pop_front();
+        if (!h) {
+            --w.holes;
+            continue;
+        }
+        w.local_size.store(w.local.size() - w.holes, std::memory_order_relaxed);
+        return h;
+    }
+    return {};
 }
 
 inline void coroutine_mt_runner::make_ready(std::coroutine_handle<> h) {
@@ -580,12 +582,17 @@ inline std::coroutine_handle<> coroutine_mt_runner::next() noexcept {
     worker* w = detail::tl_mt_worker;
     if (w->budget == 0) return std::noop_coroutine();
     if (w->lifo) {
-        if (w->lifo_streak < detail::kLifoStreak) {
+        // The cap is for fairness to the local queue: with nothing queued the
+        // slot's task just runs on (a ping-pong pair stays on this worker
+        // until the turn ends), and a capped one is queued without waking
+        // anyone -- this worker is about to run the queue itself.
+        if (w->lifo_streak < detail::kLifoStreak ||
+            w->local_size.load(std::memory_order_relaxed) == 0) {
             ++w->lifo_streak;
             --w->budget;
             return std::exchange(w->lifo, {});
         }
-        push_local(*w, std::exchange(w->lifo, {}));
+        push_local(*w, std::exchange(w->lifo, {}), /*notify=*/false);
     }
     w->lifo_streak = 0;
     if (auto h = pop_local(*w)) {
@@ -603,8 +610,13 @@ inline bool coroutine_mt_runner::take_recent_local(std::coroutine_handle<> h) no
     for (std::size_t i = 1; i <= n; ++i) {
         auto it = w->local.end() - std::ptrdiff_t(i);
         if (*it == h) {
-            w->local.erase(it);
-            w->local_size.store(w->local.size(), std::memory_order_relaxed);
+            *it = {};
+            ++w->holes;
+            while (!w->local.empty() && !w->local.back()) {  // trim the tail
+                w->local.pop_back();
+                --w->holes;
+            }
+            w->local_size.store(w->local.size() - w->holes, std::memory_order_relaxed);
             --w->budget;
             return true;
         }
