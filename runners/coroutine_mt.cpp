@@ -166,7 +166,7 @@ void coroutine_mt_runner::park(worker& w) {
         sleepers_.push_back(w.index);
         w.parked.store(1, std::memory_order_seq_cst);
     }
-    if (stop_.load(std::memory_order_acquire) || work_visible() || deadlocked(w)) {
+    if (stop_.load(std::memory_order_acquire) || work_visible() || finished_or_deadlocked(w)) {
         unpark_self(w);
         return;
     }
@@ -222,19 +222,36 @@ void coroutine_mt_runner::unpark_self(worker& w) {
     w.searching = true;  // counted by us or by whoever unparked us
 }
 
-// The last worker to park, with no task queued, no timer, no armed I/O and
-// no wake owed from outside: nothing can ever run again.
-bool coroutine_mt_runner::deadlocked(worker&) {
+std::int64_t coroutine_mt_runner::live_sum() const {
+    std::int64_t n = external_live_.load(std::memory_order_acquire);
+    for (auto& w : workers_) n += w->live.load(std::memory_order_relaxed);
+    return n;
+}
+
+std::size_t coroutine_mt_runner::live_tasks() const {
+    std::int64_t n = live_sum();
+    return n > 0 ? std::size_t(n) : 0;
+}
+
+// The last worker to park: every other one is parked, so no count can
+// change (they stored theirs before taking idle_mu_ to park). No task left:
+// run() is over. Tasks left, but none queued, no timer, no armed I/O and no
+// wake owed from outside: nothing can ever run again.
+bool coroutine_mt_runner::finished_or_deadlocked(worker&) {
     if (unparked_.load(std::memory_order_seq_cst) != 0) return false;
     // Lock order: timers, then poller, then idle (firing and dispatch push
     // tasks, which may take idle_mu_, while holding the first two).
     std::scoped_lock l(timer_mu_, poller_.mutex(), idle_mu_);
     if (unparked_.load(std::memory_order_relaxed) != 0 || stop_.load(std::memory_order_relaxed))
         return false;
+    if (live_sum() == 0) {
+        stop_all_locked();
+        return true;
+    }
     if (!wheel_.empty() || poller_.armed() != 0) return false;
     if (outstanding_.load(std::memory_order_seq_cst) != 0 || work_visible()) return false;
     failure_ = std::make_exception_ptr(deadlock_error(
-        std::to_string(live_.load()) +
+        std::to_string(live_sum()) +
         " task(s) suspended with nothing that could wake them "
         "(no timer, I/O, offload or event pending)"));
     stop_all_locked();

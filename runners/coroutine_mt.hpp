@@ -5,16 +5,18 @@
 //   lifo      per worker, owner only: the task just woken by the running one
 //             (a channel hand-off); runs next, at most kLifoStreak times in a
 //             row; never stolen, never used by yield().
-//   local     per worker, FIFO: tasks spawned or woken on that worker. First
-//             version: a std::deque under a mutex (not yet a lock-free ring;
-//             correct and TSan-clean first).
-//   inject    global, mutex: tasks made ready by threads that are not workers
+//   local     per worker, FIFO: tasks spawned or woken on that worker. For
+//             now a std::deque under a spin lock (detail/spin_lock.hpp), not
+//             yet a lock-free ring: correct and TSan-clean first.
+//   inject    global, spin lock: tasks made ready by threads that are not workers
 //             (offload completions, events set from outside, the main task).
 //   steal     a worker out of work takes half of a random victim's local queue.
 // A switch is what it is in `coroutine` (await_suspend returns the next
 // handle: symmetric transfer), plus a lock/unlock of the worker's own queue
-// per pop or push; kTransferBudget resumes per turn, then the worker looks at
-// the inject queue, timers and I/O.
+// per pop or push (none for the LIFO slot) and one of a channel's lock per
+// send or recv; kTransferBudget resumes per turn, then the worker looks at
+// the inject queue, timers and I/O. Live tasks are counted per worker with
+// plain stores; the last worker to park sums the counts and ends run() at 0.
 //
 // Parking (Tokio's idle.rs protocol): counts of searching and unparked
 // workers; a push wakes a parked worker only when nobody is searching; a
@@ -160,7 +162,7 @@ public:
         detail::promise_base& p = h.promise();
         p.ext = static_cast<detail::completion_hook*>(this);
         p.hooked = true;
-        live_.fetch_add(1, std::memory_order_relaxed);
+        count_live(+1);
         make_ready(h);
         return join_handle<T>{h};
     }
@@ -426,7 +428,8 @@ public:
         return jh.result();
     }
 
-    std::size_t live_tasks() const { return live_.load(std::memory_order_acquire); }
+    // Exact once run() has returned; a moment's estimate while it runs.
+    std::size_t live_tasks() const;
     unsigned worker_count() const { return unsigned(workers_.size()); }
     // With one worker, frames come from this pool (see the header).
     detail::frame_pool& frames() { return pool_; }
@@ -448,6 +451,8 @@ private:
                                                     detail::promise_base& p,
                                                     std::coroutine_handle<> h) noexcept;
     bool take_recent_local(std::coroutine_handle<> h) noexcept;
+    void count_live(int delta) noexcept;
+    std::int64_t live_sum() const;
     void add_timer(detail::timer_node* n);
     detail::offload_pool& offload_pool();
 
@@ -467,7 +472,7 @@ private:
     void park(worker& w);
     void park_wait(worker& w);
     void unpark_self(worker& w);
-    bool deadlocked(worker& w);
+    bool finished_or_deadlocked(worker& w);
     void stop_all_locked();  // under idle_mu_
     void fail(std::exception_ptr e);
 
@@ -499,7 +504,11 @@ private:
     std::mutex driver_mu_;
     std::atomic<int> driver_owner_{-1};
 
-    std::atomic<std::size_t> live_{0};
+    // Live tasks = external_live_ + the sum of the workers' counts: a worker
+    // counts the spawns and completions that happen on it with plain stores
+    // to its own word (one shared counter bounced between the cores on every
+    // spawn). Only the last worker to park sums them, when none can change.
+    std::atomic<std::int64_t> external_live_{0};  // spawned off the workers
     std::atomic<std::size_t> outstanding_{0};  // suspended tasks owed a wake from outside
 
     std::mutex offload_mu_;
@@ -521,6 +530,7 @@ struct coroutine_mt_runner::worker {
     std::size_t budget = 0;
     bool searching = false;
     std::uint64_t rng = 0;
+    std::atomic<std::int64_t> live{0};     // spawns - completions on this worker (owner writes)
     std::atomic<std::uint32_t> parked{0};  // futex word: 1 while parked
     std::vector<std::coroutine_handle<>> stolen;  // scratch for steal_into
     std::thread thread;
@@ -624,6 +634,14 @@ inline bool coroutine_mt_runner::take_recent_local(std::coroutine_handle<> h) no
     return false;
 }
 
+inline void coroutine_mt_runner::count_live(int delta) noexcept {
+    worker* w = detail::tl_mt_worker;
+    if (w && w->rt == this)
+        w->live.store(w->live.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+    else
+        external_live_.fetch_add(delta, std::memory_order_acq_rel);
+}
+
 inline std::coroutine_handle<> coroutine_mt_runner::complete_spawned(detail::completion_hook* hook,
                                                                      detail::promise_base& p,
                                                                      std::coroutine_handle<> h) noexcept {
@@ -635,11 +653,7 @@ inline std::coroutine_handle<> coroutine_mt_runner::complete_spawned(detail::com
     } else if (old & detail::kJoined) {
         then = p.continuation;  // the joiner runs here, now
     }
-    if (s->live_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard l(s->idle_mu_);
-        s->stop_all_locked();
-        return std::noop_coroutine();
-    }
+    s->count_live(-1);  // run() ends when the last worker to park sums these to 0
     return then ? then : s->next();
 }
 
