@@ -89,6 +89,9 @@ public:
     static constexpr std::string_view name = "coroutine_mt";
     // Tasks run in parallel on several threads: no order between them.
     static constexpr bool cooperative = false;
+    // ...but, unlike thread and pool, an await suspends the task and never
+    // blocks its worker (benches: sleepers are not OS threads, pread is sync).
+    static constexpr bool work_stealing = true;
 
     explicit coroutine_mt_runner(coroutine_mt_options opts = {});
     ~coroutine_mt_runner();

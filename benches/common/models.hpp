@@ -31,6 +31,11 @@ struct runner_config {
 template <class R>
 inline constexpr bool placeable = requires { R::placeable; };
 
+// Tasks suspend at every await and never block an OS thread: the loop
+// models (cooperative) and coroutine_mt (several workers, not cooperative).
+template <class R>
+inline constexpr bool suspends_at_awaits = R::cooperative || requires { R::work_stealing; };
+
 // coroutine_mt's rows in spawn and switch: one worker (the scheduler's own
 // cost beside `coroutine`) and two (its cross-thread paths). Benches that do
 // not name a worker count run it with one worker per CPU.
