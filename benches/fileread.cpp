@@ -226,9 +226,10 @@ void fileread_callback(benchmark::State& state, int depth, bool direct) {
 }
 
 // Models whose pread is truly asynchronous (io_uring) or off the caller's
-// thread (pool, thread); the readiness loops read synchronously.
+// thread (pool, thread); the readiness loops and coroutine_mt read synchronously
+// (on the task's worker).
 template <class R>
-constexpr bool sync_reads = R::cooperative && !sy::needs_uring<R>;
+constexpr bool sync_reads = sy::bench::suspends_at_awaits<R> && !sy::needs_uring<R>;
 
 }  // namespace
 

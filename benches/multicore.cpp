@@ -258,7 +258,7 @@ SY_WORKLOAD(multicore) {
             if constexpr (R::cooperative)
                 add(name("multicore", R::name, {{"loops", ns}}),
                     [n](benchmark::State& st) { multicore_loops<task_loop<R>>(st, n); });
-            else if constexpr (fixed_workers<R>)
+            else if constexpr (fixed_workers<R> || sy::bench::suspends_at_awaits<R>)  // pool, coroutine_mt
                 add(name("multicore", R::name, {{"workers", ns}}),
                     [n](benchmark::State& st) { multicore_parallel<R>(st, n); });
             else

@@ -43,7 +43,8 @@
 //                     the same): thread at N >= 1e5, which cannot hold the
 //                     canonical tree (kernel.pid_max), and coroutine for
 //                     comparison;
-//   workers:2         pool with two workers (the only multi-threaded scheduler).
+//   workers:2         pool and coroutine_mt with two workers (the multi-threaded
+//                     schedulers; coroutine_mt's workers:1 rows carry an order).
 // One worker thread for every model otherwise. Time per task = real_time/tasks.
 // No warm-up: repetition 0 is the cold run (fresh pages cost ~13 us each on
 // a VM), the others are steady; the report shows them apart.
@@ -323,6 +324,11 @@ SY_WORKLOAD(skynet) {
             if constexpr (R::name == "pool") {
                 sy::bench::runner_config two{.workers = kSecondPoolWorkers};
                 add(name("skynet", R::name, {{"n", ns}, {"workers", "2"}}),
+                    [n, two](benchmark::State& st) { skynet_task<R>(st, n, shape::canonical, two); });
+            }
+            if constexpr (R::name == "coroutine_mt") {  // depth-first (help-first joins) on two
+                sy::bench::runner_config two{.workers = kSecondPoolWorkers};
+                add(name("skynet", R::name, {{"n", ns}, {"workers", "2"}, {"order", "depth"}}),
                     [n, two](benchmark::State& st) { skynet_task<R>(st, n, shape::canonical, two); });
             }
             if constexpr (R::name == "coroutine") {

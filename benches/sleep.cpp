@@ -375,7 +375,7 @@ inline constexpr bool has_fiber_stacks = requires(R& r) { r.stacks(); };
 // Why a blocking model stops below n (empty: it runs).
 template <class R>
 std::string blocking_limit(const plan& p) {
-    if constexpr (R::cooperative) {
+    if constexpr (sy::bench::suspends_at_awaits<R>) {
         return "";
     } else if constexpr (fixed_workers<R>) {
         if (p.m == mode::burst && p.n > kPoolBurstMax)

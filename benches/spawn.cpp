@@ -53,10 +53,10 @@ sy::task<void> spawn_main(R& rt, benchmark::State& state, std::uint64_t n,
 }
 
 template <class R>
-void spawn_task(benchmark::State& state, std::uint64_t n) {
+void spawn_task(benchmark::State& state, std::uint64_t n, sy::bench::runner_config cfg = {}) {
     sy::bench::guarded(state, [&] {
         sy::bench::thread_peak threads;  // before the runner: its threads count
-        auto rt = sy::bench::make_runner<R>({});
+        auto rt = sy::bench::make_runner<R>(cfg);
         sy::bench::iteration_check check;
         rt->run(spawn_main(*rt, state, n, check, threads));
         finish(state, n, check);
@@ -120,6 +120,12 @@ SY_WORKLOAD(spawn) {
                         });
                     continue;
                 }
+            }
+            if constexpr (R::name == "coroutine_mt") {
+                for (unsigned w : sy::bench::kMtWorkerCounts)
+                    add(name("spawn", R::name, {{"n", std::to_string(n)}, {"workers", std::to_string(w)}}),
+                        [n, w](benchmark::State& st) { spawn_task<R>(st, n, {.workers = w}); });
+                continue;
             }
             add(name("spawn", R::name, {{"n", std::to_string(n)}}),
                 [n](benchmark::State& st) { spawn_task<R>(st, n); });

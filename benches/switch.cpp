@@ -312,6 +312,10 @@ SY_WORKLOAD(switch) {
                     [where](benchmark::State& st) {
                         switch_task<R>(st, {.where = where, .workers = kSwitchPoolWorkers});
                     });
+        } else if constexpr (R::name == "coroutine_mt") {
+            for (unsigned w : sy::bench::kMtWorkerCounts)
+                add(name("switch", R::name, {{"workers", std::to_string(w)}}),
+                    [w](benchmark::State& st) { switch_task<R>(st, {.workers = w}); });
         } else {
             add(name("switch", R::name), [](benchmark::State& st) { switch_task<R>(st, {}); });
         }

@@ -4,6 +4,7 @@
 
 #include "runners/cb_adapter.hpp"
 #include "runners/coroutine_epoll.hpp"
+#include "runners/coroutine_mt.hpp"
 #include "runners/pool.hpp"
 #include "runners/runner.hpp"
 #include "runners/thread.hpp"
@@ -26,6 +27,7 @@ struct type_list {};
 static_assert(task_runner<thread_runner>);
 static_assert(task_runner<pool_runner>);
 static_assert(task_runner<coroutine_runner>);
+static_assert(task_runner<coroutine_mt_runner>);
 #if SY_HAVE_BOOST_CONTEXT
 static_assert(task_runner<fiber_runner>);
 #endif

@@ -18,6 +18,7 @@
     X(pool, task, 0, none)                      \
     X(fiber, task, 1, boost_context)            \
     X(coroutine, task, 1, none)                 \
+    X(coroutine_mt, task, 0, none)              \
     X(coroutine_uring, task, 1, uring)          \
     X(uring, callback, 1, uring)                \
     X(libuv, callback, 1, uv)

@@ -1,7 +1,7 @@
 // The seam: what a runner offers a workload. Two shapes, because two of the
-// seven models are callback programs by nature.
+// eight models are callback programs by nature.
 //
-// task_runner (thread, pool, fiber, coroutine, coroutine_uring; and the
+// task_runner (thread, pool, fiber, coroutine, coroutine_mt, coroutine_uring; and the
 // callback models through cb_adapter, for the tests): workload bodies are
 // sy::task coroutines.
 //   auto h = rt.spawn(task<T>)        start a task; co_await h.join() -> T

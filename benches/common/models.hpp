@@ -22,7 +22,7 @@ namespace sy::bench {
 
 struct runner_config {
     placement where = placement::none;  // thread, pool
-    unsigned workers = 0;               // pool (0: one per CPU)
+    unsigned workers = 0;               // pool, coroutine_mt (0: one per CPU)
     std::size_t fiber_stack = kDefaultFiberStack;
     bool fiber_guard = true;
     join_policy join = join_policy::help_first;  // the loop models (see runners/join_policy.hpp)
@@ -31,12 +31,24 @@ struct runner_config {
 template <class R>
 inline constexpr bool placeable = requires { R::placeable; };
 
+// Tasks suspend at every await and never block an OS thread: the loop
+// models (cooperative) and coroutine_mt (several workers, not cooperative).
+template <class R>
+inline constexpr bool suspends_at_awaits = R::cooperative || requires { R::work_stealing; };
+
+// coroutine_mt's rows in spawn and switch: one worker (the scheduler's own
+// cost beside `coroutine`) and two (its cross-thread paths). Benches that do
+// not name a worker count run it with one worker per CPU.
+inline constexpr unsigned kMtWorkerCounts[] = {1, 2};
+
 template <class R>
 std::unique_ptr<R> construct_runner(const runner_config& c) {
     if constexpr (std::is_same_v<R, thread_runner>)
         return std::make_unique<R>(thread_options{c.where});
     else if constexpr (std::is_same_v<R, pool_runner>)
         return std::make_unique<R>(pool_options{c.workers, c.where});
+    else if constexpr (std::is_same_v<R, coroutine_mt_runner>)
+        return std::make_unique<R>(coroutine_mt_options{c.workers});
 #if SY_HAVE_BOOST_CONTEXT
     else if constexpr (std::is_same_v<R, fiber_runner>)
         return std::make_unique<R>(fiber_options{c.fiber_stack, c.fiber_guard});
@@ -92,7 +104,7 @@ void visit(F& f) {
 }  // namespace detail
 
 // f.template operator()<R>() for each task model (thread, pool, fiber,
-// coroutine, coroutine_uring) in this build and in --sy_models.
+// coroutine, coroutine_mt, coroutine_uring) in this build and in --sy_models.
 template <class F>
 void for_each_task_model(F&& f) {
     detail::visit<thread_runner>(f);
@@ -101,6 +113,7 @@ void for_each_task_model(F&& f) {
     detail::visit<fiber_runner>(f);
 #endif
     detail::visit<coroutine_runner>(f);
+    detail::visit<coroutine_mt_runner>(f);
 #if SY_HAVE_URING
     detail::visit<coroutine_uring_runner>(f);
 #endif

@@ -13,6 +13,7 @@
 //                     plus one that accepts, so it serves as many connections
 //                     at once as there are CPUs -- the executor's limit
 //   fiber, coroutine, coroutine_uring: a task per connection on one thread
+//   coroutine_mt      a task per connection on one worker per CPU
 //   uring, libuv      the same steps as callbacks on the raw loop
 //   The io_uring models use what the kernel offers -- multishot accept,
 //   multishot recv into a provided buffer ring -- and fall back to one-shot
@@ -444,6 +445,7 @@ int main(int argc, char** argv) {
         else if (model == "fiber") run_task_model<sy::fiber_runner>(lfd);
 #endif
         else if (model == "coroutine") run_task_model<sy::coroutine_runner>(lfd);
+        else if (model == "coroutine_mt") run_task_model<sy::coroutine_mt_runner>(lfd);
 #if SY_HAVE_URING
         else if (model == "coroutine_uring") run_task_model<sy::coroutine_uring_runner>(lfd);
         else if (model == "uring") run_callback_model<sy::uring_runner>(lfd);

@@ -26,6 +26,7 @@ from .tidy import Results, Stat, fmt, is_baseline, natural_key, num  # noqa: E40
 # Okabe-Ito for the models; greys/browns for baselines; other hues for peers.
 COLOURS = {
     "thread": "#0072B2", "pool": "#56B4E9", "fiber": "#009E73", "coroutine": "#D55E00",
+    "coroutine_mt": "#F0E442",
     "coroutine_uring": "#E69F00", "uring": "#CC79A7", "libuv": "#000000",
     "bare_call": "#7F7F7F", "bare_coroutine": "#8C564B", "bare_fcontext": "#C49C94",
     "futex": "#BCBD22", "epoll": "#17BECF", "thread_ref": "#1F77B4", "libuv_ref": "#6B6B6B",
@@ -34,7 +35,7 @@ COLOURS = {
     "py_uvloop_proto": "#BD9E39", "py_gevent": "#E7969C", "py_threads": "#AD494A",
     "node": "#637939", "go_gomaxprocs1": "#7B4173", "go": "#A55194", "wrk": "#393B79",
 }
-MARKERS = {"thread": "o", "pool": "s", "fiber": "^", "coroutine": "D", "coroutine_uring": "v",
+MARKERS = {"thread": "o", "pool": "s", "fiber": "^", "coroutine": "D", "coroutine_mt": "d", "coroutine_uring": "v",
            "uring": "P", "libuv": "X"}
 OTHER_COLOUR = "#555555"
 SVG_HASHSALT = "switchyard"    # fixed: SVG ids and so the files are reproducible

@@ -1,5 +1,6 @@
 """`switchyard test`: build the test tree, run ctest (unit tests and bench
-smoke runs), the sanitizer builds, and pytest on the scripts; print one
+smoke runs), the sanitizer builds (without --tsan: a short TSan pass of
+coroutine_mt's cross-worker tests), and pytest on the scripts; print one
 closing line `N passed, M failed`.
 """
 from __future__ import annotations
@@ -58,6 +59,30 @@ def run_ctest(build_dir: Path, suite: str, label: str | None, jobs: int, log) ->
     return t
 
 
+# The short TSan pass of the default command: only the runner tests, only
+# coroutine_mt's cross-worker tests (joins, channels, timers, deadlock at 1,
+# 2, 4 workers), built in the --tsan tree (one target, not the whole tree).
+TSAN_SHORT_TARGET = "test_runners"
+TSAN_SHORT_FILTER = "Workers/CoroutineMt.*"
+
+
+def run_gtest(binary: Path, suite: str, gtest_filter: str, log) -> Tally:
+    xml = binary.parent / f"gtest-{suite}.xml"
+    if xml.exists():
+        xml.unlink()
+    cmd = [str(binary), f"--gtest_filter={gtest_filter}", f"--gtest_output=xml:{xml}"]
+    print(f"switchyard test: {suite}: {' '.join(cmd)}", file=log, flush=True)
+    r = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=600)
+    t = Tally(suite)
+    if xml.exists():
+        t.passed, t.failed, t.skipped = junit_counts(xml)
+    if r.returncode != 0 and t.failed == 0:
+        t.failed, t.note = 1, f"exit status {r.returncode}"
+    if t.passed + t.failed + t.skipped == 0:
+        t.failed, t.note = 1, "no tests matched " + gtest_filter
+    return t
+
+
 def run_pytest(log) -> Tally:
     xml = REPO / "build-test" / "pytest.xml"
     xml.parent.mkdir(exist_ok=True)
@@ -95,6 +120,16 @@ def execute(*, sanitizers: bool = True, tsan: bool = False, log=sys.stdout) -> i
             tallies.append(Tally(suite, failed=1, note="build failed"))
             continue
         tallies.append(run_ctest(bdir, suite, label, jobs, log))
+    if not tsan:
+        tsan_dir = REPO / "build-tsan"
+        try:
+            buildmod.build(tsan_dir, options={"SY_SANITIZE": "thread", "SY_SELFTEST": "OFF"},
+                           log=log, targets=[TSAN_SHORT_TARGET])
+            tallies.append(run_gtest(tsan_dir / "tests" / "test_runners", "tsan-short",
+                                     TSAN_SHORT_FILTER, log))
+        except buildmod.BuildError as e:
+            print(f"switchyard test: tsan-short: {e}", file=log)
+            tallies.append(Tally("tsan-short", failed=1, note="build failed"))
     tallies.append(run_pytest(log))
 
     passed = sum(t.passed for t in tallies)

@@ -61,7 +61,17 @@ struct model_name {
     }
 };
 
-using Models = ::testing::Types<SY_ALL_TASK_MODELS>;
+// coroutine_mt at fixed worker counts (its default is one per CPU): one
+// worker shows the scheduler's logic alone, two its cross-thread paths.
+template <unsigned N>
+struct coroutine_mt_workers : sy::coroutine_mt_runner {
+    static constexpr std::string_view name =
+        N == 1 ? "coroutine_mt_workers1" : "coroutine_mt_workers2";
+    coroutine_mt_workers() : sy::coroutine_mt_runner(sy::coroutine_mt_options{N}) {}
+};
+
+using Models =
+    ::testing::Types<SY_ALL_TASK_MODELS, coroutine_mt_workers<1>, coroutine_mt_workers<2>>;
 TYPED_TEST_SUITE(Runner, Models, model_name);
 
 // Atomic when tasks may run on several threads.
@@ -636,6 +646,118 @@ TEST(FifoJoin, CoroutineUringRunsASpawnJoinTreeBreadthFirst) {
     if (!u.available) GTEST_SKIP() << "io_uring unavailable: " << u.reason;
     sy::coroutine_uring_runner rt;
     expect_breadth_first_tree(rt);
+}
+
+}  // namespace
+
+namespace {
+
+// ---- coroutine_mt: what the typed body skips for a non-cooperative model, and
+// the cross-worker paths at several worker counts ----------------------------------
+class CoroutineMt : public ::testing::TestWithParam<unsigned> {};
+
+INSTANTIATE_TEST_SUITE_P(Workers, CoroutineMt, ::testing::Values(1u, 2u, 4u),
+                         [](const auto& info) { return "workers" + std::to_string(info.param); });
+
+// The last worker to park finds nothing that could wake the tasks left.
+TEST_P(CoroutineMt, DeadlockIsReportedNotHung) {
+#if defined(__SANITIZE_ADDRESS__)
+    __lsan::ScopedDisabler leaks_expected;
+#endif
+    auto rt = new sy::coroutine_mt_runner({GetParam()});  // not reusable: leaked with its tasks
+    auto body = [](sy::coroutine_mt_runner& r) -> task<void> {
+        sy::coroutine_mt_runner::channel<int> ch(r);
+        co_await ch.recv();  // nobody will ever send
+    };
+    EXPECT_THROW(rt->run(body(*rt)), sy::deadlock_error);
+}
+
+TEST_P(CoroutineMt, ClosingAnFdEndsItsPendingRead) {
+    sy::coroutine_mt_runner rt({GetParam()});
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    std::atomic<sy::io_result> got{0};
+    auto reader = [&](sy::coroutine_mt_runner& r) -> task<void> {
+        char c;
+        got = co_await r.read(sv[0], &c, 1);
+    };
+    auto body = [&](sy::coroutine_mt_runner& r) -> task<void> {
+        auto h = r.spawn(reader(r));
+        co_await r.sleep_for(2ms);  // the read is pending now
+        r.close(sv[0]);
+        co_await h.join();
+    };
+    rt.run(body(rt));
+    ::close(sv[1]);
+    EXPECT_LT(got.load(), 0) << "the pending read must end with an error";
+}
+
+// A 10-ary spawn-join tree: joins race finishers on other workers.
+TEST_P(CoroutineMt, SpawnJoinTreeSumsRight) {
+    constexpr long kLeaves = 100'000;
+    sy::coroutine_mt_runner rt({GetParam()});
+    std::size_t peak_live = 0;  // written racily by design in tree_node: unused here
+    auto body = [&](sy::coroutine_mt_runner& r) -> task<long> {
+        std::vector<sy::coroutine_mt_runner::join_handle<long>> kids;
+        constexpr long kParts = 10;
+        for (long i = 0; i < kParts; ++i)
+            kids.push_back(r.spawn([](sy::coroutine_mt_runner& r2, long num, long size) -> task<long> {
+                std::vector<sy::coroutine_mt_runner::join_handle<long>> leaves;
+                leaves.reserve(std::size_t(size));
+                for (long j = 0; j < size; ++j)
+                    leaves.push_back(r2.spawn([](long v) -> task<long> { co_return v; }(num + j)));
+                long s = 0;
+                for (auto& l : leaves) s += co_await l.join();
+                co_return s;
+            }(r, i * (kLeaves / kParts), kLeaves / kParts)));
+        long sum = 0;
+        for (auto& k : kids) sum += co_await k.join();
+        co_return sum;
+    };
+    (void)peak_live;
+    for (int round = 0; round < 3; ++round)  // the runner is reusable
+        EXPECT_EQ(rt.run(body(rt)), kLeaves * (kLeaves - 1) / 2);
+    EXPECT_EQ(rt.live_tasks(), 0u);
+}
+
+// Two tasks bat values over two channels: every hand-off may cross workers.
+TEST_P(CoroutineMt, ChannelPingPongAcrossWorkers) {
+    constexpr long kRounds = 20'000;
+    using R = sy::coroutine_mt_runner;
+    R rt({GetParam()});
+    auto body = [&](R& r) -> task<long> {
+        R::channel<long> ping(r), pong(r);
+        auto echo = r.spawn([](R::channel<long>& in, R::channel<long>& out) -> task<void> {
+            for (long i = 0; i < kRounds; ++i) co_await out.send(co_await in.recv() + 1);
+        }(ping, pong));
+        long v = 0;
+        for (long i = 0; i < kRounds; ++i) {
+            co_await ping.send(v);
+            v = co_await pong.recv();
+        }
+        co_await echo.join();
+        co_return v;
+    };
+    EXPECT_EQ(rt.run(body(rt)), kRounds);
+}
+
+// Many sleepers and yielders at once: timers fire on whichever worker drives.
+TEST_P(CoroutineMt, ManySleepersAllWake) {
+    using R = sy::coroutine_mt_runner;
+    R rt({GetParam()});
+    std::atomic<long> woke{0};
+    auto body = [&](R& r) -> task<void> {
+        std::vector<R::join_handle<void>> hs;
+        for (int i = 0; i < 2000; ++i)
+            hs.push_back(r.spawn([](R& r2, int k, std::atomic<long>& n) -> task<void> {
+                co_await r2.sleep_for(std::chrono::microseconds(50 * (k % 40)));
+                co_await r2.yield();
+                ++n;
+            }(r, i, woke)));
+        for (auto& h : hs) co_await h.join();
+    };
+    rt.run(body(rt));
+    EXPECT_EQ(woke.load(), 2000);
 }
 
 }  // namespace
