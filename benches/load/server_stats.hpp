@@ -23,6 +23,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -234,6 +235,14 @@ public:
             dup2(err_fd, 2);
             fcntl(ctl[0], F_SETFD, 0);
             fcntl(ack[1], F_SETFD, 0);
+            // perf opens one fd per event per thread of the server: a
+            // thread-per-connection server at 100 connections needs more
+            // than the default 1024 (perf failed with EMFILE there).
+            rlimit rl{};
+            if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
+            }
             execv(kPerfPath, argv.data());
             _exit(127);
         }
@@ -367,10 +376,10 @@ private:
             while (std::fgets(line, sizeof line, f)) {
                 std::string s(line);
                 while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-                if (!s.empty() && s != "Events disabled") {
-                    first = s;
-                    break;
-                }
+                if (s.empty() || s == "Events disabled") continue;
+                // perf writes "Error:" on a line of its own, the reason after it.
+                first += first.empty() ? s : " " + s;
+                if (s != "Error:") break;
             }
             std::fclose(f);
         }

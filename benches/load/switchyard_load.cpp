@@ -47,10 +47,12 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <thread>
 #include <string>
 #include <utility>
 #include <vector>
@@ -68,6 +70,8 @@ namespace sy::load {
 namespace {
 
 constexpr unsigned long kTimerSlackNs = 1;  // precise open-loop wake-ups
+constexpr int kPerfAttempts = 3;            // perf start-ups tried on ESRCH
+constexpr std::chrono::milliseconds kPerfRetryDelay{100};
 
 [[noreturn]] void die(int code, const std::string& line) {
     std::fprintf(stderr, "switchyard-load: %s\n", line.c_str());
@@ -130,7 +134,13 @@ int run(int argc, char** argv) {
     // (disabled) before the run starts. A timed run attaches nothing.
     syscall_counter perf;
     bool perf_ok = false;
-    if (o.server_pid && o.profile) perf_ok = perf.start(*o.server_pid);
+    // A thread-per-connection server may still be ending the threads of the
+    // previous run's connections while perf enumerates them (ESRCH): retry.
+    for (int attempt = 0; o.server_pid && o.profile && !perf_ok && attempt < kPerfAttempts; ++attempt) {
+        if (attempt > 0) std::this_thread::sleep_for(kPerfRetryDelay);
+        perf_ok = perf.start(*o.server_pid);
+        if (!perf_ok && perf.note().find("No such process") == std::string::npos) break;
+    }
 
     load_client cl(o, std::move(fds));
     // Spin (poll without blocking) only on a core of the client's own: pinned,

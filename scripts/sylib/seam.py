@@ -17,7 +17,8 @@ from .tidy import Results
 REFERENCES = (("thread", "thread_ref"), ("pool", "thread_ref"), ("fiber", "epoll"),
               ("coroutine", "epoll"), ("coroutine_uring", "uring_ref"),
               ("uring", "uring_ref"), ("libuv", "libuv_ref"),
-              ("thread_ref", "py_threads"))   # context: C++ vs Python threads
+              ("thread", "py_threads"),        # context: C++ vs Python threads,
+              ("thread_ref", "py_threads"))    # through the seam and without it
 SIZE, CONNS = "64", ("10", "100")
 KEY = "server_cpu_ns_per_msg"
 
@@ -55,7 +56,8 @@ def seam_table(res: Results) -> tuple[str, str, list, list] | None:
     note = ("server CPU per message of the model's echo server divided by its reference's "
             f"(closed loop, {SIZE} B), ratio per round, median over rounds and the "
             "order-statistic interval with its coverage; n = rounds. 1.00 = the seam costs "
-            "nothing over the library's own idiom. The last pair is context: the textbook "
-            "C++ thread-per-connection server against Python's ThreadingTCPServer.")
+            "nothing over the library's own idiom. The last two pairs are context: the C++ "
+            "thread-per-connection servers (through the seam and textbook) against Python's "
+            "ThreadingTCPServer.")
     return ("echo: the seam's cost (model / reference, server CPU per message)", note,
             ["pair", "conns", "ratio", "interval", "n"], body)
