@@ -176,8 +176,11 @@ public:
             coroutine_mt_runner* s;
             bool await_ready() const noexcept { return false; }
             std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) noexcept {
-                s->make_ready(h);
-                return s->next();
+                // Copy s first: once h is queued another worker may resume it,
+                // finish the task and free the frame this awaiter lives in.
+                coroutine_mt_runner* rt = s;
+                rt->make_ready(h);
+                return rt->next();
             }
             void await_resume() const noexcept {}
         };
