@@ -136,19 +136,21 @@ libuv_runner::stream* libuv_runner::stream_of(int fd, io_result& err) {
     }
     s->fd = fd;
     stream* raw = s.get();
-    adopt(std::move(s));
+    adopt(s);  // cannot fail: fds_[fd] was empty (checked on entry)
     return raw;
 }
 
-void libuv_runner::adopt(std::unique_ptr<stream> s) {
-    s->h.handle.data = s.get();
-    uv_unref(&s->h.handle);  // keeps the loop alive only while a read or accept waits
+// False when the fd already has a stream: it was closed behind the runner's
+// back (::close, not close()) and the kernel reused the number; `s` is left
+// to the caller then.
+bool libuv_runner::adopt(std::unique_ptr<stream>& s) {
     std::size_t fd = std::size_t(s->fd);
     if (fd >= fds_.size()) fds_.resize(fd + 1);
-    if (fds_[fd])  // the fd was closed behind the runner's back and reused
-        throw std::logic_error("libuv runner: fd " + std::to_string(fd) +
-                          " was closed with ::close, not the runner's close()");
+    if (fds_[fd]) return false;
+    s->h.handle.data = s.get();
+    uv_unref(&s->h.handle);  // keeps the loop alive only while a read or accept waits
     fds_[fd] = std::move(s);
+    return true;
 }
 
 void libuv_runner::close_stream(std::unique_ptr<stream> s) {
@@ -301,7 +303,14 @@ io_result libuv_runner::accept_one(stream& listener) {
         return r;
     }
     c->fd = fd;
-    adopt(std::move(c));
+    // May run inside on_connection, a libuv (C) callback: no exception may
+    // cross it, so a stale fd entry fails this accept with -EEXIST instead
+    // (and closes the new connection: the stale stream still owns the number).
+    if (!adopt(c)) {
+        c->h.handle.data = c.get();
+        close_stream(std::move(c));
+        return -EEXIST;
+    }
     return fd;
 }
 

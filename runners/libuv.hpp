@@ -227,7 +227,7 @@ private:
     void start_connect(int fd, const sockaddr* addr, socklen_t len, op* o);
     stream* stream_of(int fd, io_result& err);  // opens the handle on first use
     io_result accept_one(stream& listener);
-    void adopt(std::unique_ptr<stream> s);
+    bool adopt(std::unique_ptr<stream>& s);
     void start_reading(stream& s);
     static void update_ref(stream& s);
     static void on_alloc(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf);
