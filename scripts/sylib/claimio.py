@@ -90,7 +90,7 @@ def measure_real_servers(res: Results, t: Limits) -> Measured:
                                      "concurrency": b.params.get("concurrency")},
                                     gain, "x", (">=", t["min_gain"])))
     if not m.cases:
-        return Measured(missing="no redis|http/<model>/mode:sequential and mode:concurrent "
+        return Measured(missing="no redis|http|sql/<model>/mode:sequential and mode:concurrent "
                                 "pair with the counter requests")
     return m
 

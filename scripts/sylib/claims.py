@@ -191,16 +191,17 @@ CLAIMS = (
                                     "py_uvloop": "uvloop uses streams"})),
           ("echo_throughput",)),
     Claim(12, "real_servers", "async beats sequential on real servers",
-          "Async I/O against real servers (Redis, HTTP) improves throughput over "
+          "Async I/O against real servers (Redis, HTTP, MariaDB) improves throughput over "
           "sequential calls.",
           "N concurrent requests reach ≥ {min_gain:g}× the requests/s of sequential calls",
-          "redis|http/<model>/mode:sequential|concurrent/... (paired on model and every other "
+          "redis|http|sql/<model>/mode:sequential|concurrent/... (paired on model and every other "
           "param but concurrency) counter requests; requests/s = requests / real_time",
-          "--filter '^(redis|http)/'", measure_real_servers,
+          "--filter '^(redis|http|sql)/'", measure_real_servers,
           (Split("server", phrases={"redis": "talking to Redis",
-                                    "http": "talking to an HTTP server"}),
+                                    "http": "talking to an HTTP server",
+                                    "sql": "talking to MariaDB"}),
            Split("concurrency"), Split("model")),
-          ("redis", "http")),
+          ("redis", "http", "sql")),
     Claim(13, "async_iter", "async iterators only add syntax",
           "Asynchronous iterators don't really help much; they only add the `async for` syntax.",
           "per item, the async iterator costs the same as the loop written without it, within "
