@@ -80,7 +80,10 @@ constexpr int kSmokeSizes[] = {64};
 // (64 B and 16 KiB bracket it), runs 16 KiB at 10 and 100 connections only
 // (kLargeSizeConns) and the open loop at three rates (2026-12-03: with
 // libuv_ref, uring_ref and coroutine_mt added the full run measured 15:35).
+// `run --full` (opts().full) puts all of it back: kPublicationSizes at every
+// connection count, kPublicationOpenRates, and the refs everywhere.
 constexpr int kFullSizes[] = {64, 16384};
+constexpr int kPublicationSizes[] = {64, 1024, 16384};
 constexpr int kLargeSize = 16384;
 constexpr int kLargeSizeConns[] = {10, 100};
 // Offered rates of the open loop, messages per second over all connections,
@@ -95,6 +98,7 @@ constexpr int kLargeSizeConns[] = {10, 100};
 // light load to where the first servers saturate (the full run's budget
 // dropped 25000); the quick run keeps the two ends, smoke (ctest) the lowest.
 constexpr int kOpenRates[] = {12500, 50000, 100000};
+constexpr int kPublicationOpenRates[] = {12500, 25000, 50000, 100000};
 constexpr int kQuickOpenRates[] = {12500, 100000};
 constexpr int kSmokeOpenRates[] = {12500};
 constexpr int kOpenConns = 100;
@@ -386,13 +390,17 @@ std::vector<int> v(const T (&a)[N]) {
 
 // libuv_ref and uring_ref are there for the seam's cost per message: they run
 // the closed loop at 10 and 100 connections (the configurations the seam table
-// and its targets use), not the open loop -- the full run's budget.
-static bool closed_refs_only(const std::string& server) { return server == "libuv_ref" || server == "uring_ref"; }
+// and its targets use), not the open loop -- the default run's budget; `run
+// --full` runs them everywhere.
+static bool closed_refs_only(const std::string& server) {
+    return !sy::bench::opts().full && (server == "libuv_ref" || server == "uring_ref");
+}
 
 SY_WORKLOAD(echo) {
     using sy::bench::name;
     std::vector<int> conns = pick(v(kSmokeConns), v(kQuickConns), v(kFullConns));
-    std::vector<int> sizes = pick(v(kSmokeSizes), v(kSmokeSizes), v(kFullSizes));
+    const bool publication = sy::bench::opts().full;
+    std::vector<int> sizes = pick(v(kSmokeSizes), v(kSmokeSizes), publication ? v(kPublicationSizes) : v(kFullSizes));
     const std::string echo_server = exe_dir() + "/switchyard-echo";
     std::vector<server_spec> servers;
     auto ours = [&](std::string_view m) {
@@ -426,7 +434,7 @@ SY_WORKLOAD(echo) {
 
             for (int c : conns) {
                 if (closed_refs_only(m) && c != 10 && c != 100) continue;
-                if (s == kLargeSize && sizes.size() > 1 &&
+                if (s == kLargeSize && sizes.size() > 1 && !publication &&
                     std::find(std::begin(kLargeSizeConns), std::end(kLargeSizeConns), c) == std::end(kLargeSizeConns))
                     continue;
                 std::string n = name("echo", m, {{"conns", std::to_string(c)}, {"size", std::to_string(s)},
@@ -445,7 +453,8 @@ SY_WORKLOAD(echo) {
         }
         if (closed_refs_only(m)) continue;
         const int open_conns = sy::bench::opts().size == sy::bench::tier::smoke ? 10 : kOpenConns;
-        for (int rate : pick(v(kSmokeOpenRates), v(kQuickOpenRates), v(kOpenRates))) {
+        for (int rate : pick(v(kSmokeOpenRates), v(kQuickOpenRates),
+                             publication ? v(kPublicationOpenRates) : v(kOpenRates))) {
             std::string n = name("echo", m, {{"conns", std::to_string(open_conns)}, {"size", std::to_string(kOpenSize)},
                                              {"mode", "open"}, {"rate", std::to_string(rate)}});
             if (m == "pool" && open_conns > pool_conns) {

@@ -30,6 +30,7 @@
 
 #include "benches/common/bench.hpp"
 #include "benches/common/models.hpp"
+#include "runners/affinity.hpp"
 
 namespace {
 
@@ -46,13 +47,7 @@ std::uint64_t steps_per_item() {
     return pick(kSmokeStepsPerItem, kQuickStepsPerItem, kStepsPerItem);
 }
 
-unsigned cpus() {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return unsigned(CPU_COUNT(&set));
-    unsigned n = std::thread::hardware_concurrency();
-    return n ? n : 1;
-}
+unsigned cpus() { return sy::usable_cpu_count(); }
 
 // One item: a multiply-xorshift chain from the item's own seed.
 std::uint64_t item_value(std::uint64_t item, std::uint64_t steps) {

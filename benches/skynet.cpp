@@ -44,7 +44,9 @@
 //                     canonical tree (kernel.pid_max), and coroutine for
 //                     comparison;
 //   workers:2         pool and coroutine_mt with two workers (the multi-threaded
-//                     schedulers; coroutine_mt's workers:1 rows carry an order).
+//                     schedulers; coroutine_mt's workers:1 rows carry an order);
+//   workers:4         coroutine_mt with four (oversubscribed=1 when the process
+//                     may use fewer CPUs).
 // One worker thread for every model otherwise. Time per task = real_time/tasks.
 // No warm-up: repetition 0 is the cold run (fresh pages cost ~13 us each on
 // a VM), the others are steady; the report shows them apart.
@@ -56,6 +58,7 @@
 
 #include "benches/common/bench.hpp"
 #include "benches/common/models.hpp"
+#include "runners/affinity.hpp"
 
 namespace {
 
@@ -67,6 +70,9 @@ constexpr std::uint64_t kSizes[] = {10'000, 100'000, 1'000'000};
 constexpr std::uint64_t kThreadCanonicalMax = 10'000;   // 11,111 threads alive at most
 constexpr std::uint64_t kThreadSequentialMax = 100'000; // 111,111 creations, ~6 s
 constexpr unsigned kSecondPoolWorkers = 2;
+// coroutine_mt's widest row: four workers, oversubscribed on a 2-CPU machine
+// (marked oversubscribed=1 when more workers than usable CPUs).
+constexpr unsigned kWidestMtWorkers = 4;
 // The one N of the default runs where the loop models also run breadth-first:
 // 111,111 tasks live at once (past the caches, so the order shows), ~0.8 s
 // of the full run per model (3 processes x 2 repetitions).
@@ -290,17 +296,20 @@ SY_WORKLOAD(skynet) {
                 if (n <= kThreadCanonicalMax) {
                     add(name("skynet", R::name, {{"n", ns}, {"workers", "1"}}),
                         [n, cfg](benchmark::State& st) { skynet_task<R>(st, n, shape::canonical, cfg); });
+                } else if (n <= kThreadSequentialMax && sy::bench::opts().full) {
+                    add(name("skynet", R::name, {{"n", ns}, {"workers", "1"}, {"shape", "sequential"}}),
+                        [n, cfg](benchmark::State& st) { skynet_task<R>(st, n, shape::sequential, cfg); });
                 } else {
                     // The sequential 1e5 tree (111,111 thread creations, ~10 s
-                    // per tree) left the full run for its 15-minute budget
-                    // (2026-12-03); spawn/thread/n:100000 measures thread
-                    // creation at that N.
+                    // per tree) left the default run for its 15-minute budget
+                    // (2026-12-03; `run --full` has it); spawn/thread/n:100000
+                    // measures thread creation at that N.
                     add(name("skynet", R::name, {{"n", ns}, {"workers", "1"}, {"shape", "sequential"}}),
                         [n](benchmark::State& st) {
                             sy::bench::skip(st, std::to_string(tasks_for(n)) +
                                                 " thread creations take " +
                                                 (n > kThreadSequentialMax ? "about a minute" : "~10 s") +
-                                                " per tree, over the run's budget; spawn/thread/n:100000 "
+                                                " per tree, over the default run's budget (run --full has it below 1e6); spawn/thread/n:100000 "
                                                 "measures creating that many threads");
                         });
                 }
@@ -327,6 +336,13 @@ SY_WORKLOAD(skynet) {
                 sy::bench::runner_config two{.workers = kSecondPoolWorkers};
                 add(name("skynet", R::name, {{"n", ns}, {"workers", "2"}, {"order", "depth"}}),
                     [n, two](benchmark::State& st) { skynet_task<R>(st, n, shape::canonical, two); });
+                sy::bench::runner_config four{.workers = kWidestMtWorkers};
+                add(name("skynet", R::name,
+                         {{"n", ns}, {"workers", std::to_string(kWidestMtWorkers)}, {"order", "depth"}}),
+                    [n, four](benchmark::State& st) {
+                        skynet_task<R>(st, n, shape::canonical, four);
+                        sy::bench::counter(st, "oversubscribed", kWidestMtWorkers > sy::usable_cpu_count() ? 1 : 0);
+                    });
             }
             if constexpr (R::name == "coroutine") {
                 if (smoke || n == 100'000)

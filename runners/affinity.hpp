@@ -9,9 +9,21 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace sy {
+
+// CPUs this process may run on (its affinity mask; else the machine's count;
+// at least 1): the default worker count, and the line past which more worker
+// threads than this are oversubscribed.
+inline unsigned usable_cpu_count() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return unsigned(CPU_COUNT(&set));
+    unsigned n = std::thread::hardware_concurrency();
+    return n ? n : 1;
+}
 
 inline std::vector<int> allowed_cpus() {
     cpu_set_t set;

@@ -43,6 +43,11 @@ struct options {
     // rate a window long enough for p99.9 to rest on >= 100 samples
     // (`run --long-open`; publication-grade, much longer).
     bool long_open = false;
+    // --sy_full (`run --full`): the publication tier. Benches register the
+    // sweep points the default run leaves out to hold its 15 minutes (each
+    // such point says so where it is defined); --sy_long_open comes with it.
+    // Not a size: opts().size stays tier::full, the default run's sizes.
+    bool full = false;
     bool wants(std::string_view model) const {
         return models.empty() || models.count(std::string(model)) != 0;
     }

@@ -123,13 +123,15 @@ void parse_own_flags(int& argc, char** argv) {
             g_opts.profile = true;
         } else if (a == "--sy_long_open") {
             g_opts.long_open = true;
+        } else if (a == "--sy_full") {
+            g_opts.full = true;
         } else if (a == "--sy_list_models") {
             for (auto m : sy::enabled_models()) std::printf("%s\n", std::string(m).c_str());
             std::exit(0);
         } else {
             usage_error("unknown flag '" + a +
                         "' (switchyard flags: --sy_smoke --sy_quick --sy_models=LIST "
-                        "--sy_iterations=N --sy_repetitions=N --sy_profile --sy_long_open --sy_list_models)");
+                        "--sy_iterations=N --sy_repetitions=N --sy_profile --sy_long_open --sy_full --sy_list_models)");
         }
     }
     argc = out;

@@ -3,20 +3,12 @@
 
 #include <sched.h>
 
+#include "runners/affinity.hpp"
 #include "runners/errors.hpp"
 
 namespace sy::detail {
 
-unsigned default_worker_count() {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        int n = CPU_COUNT(&set);
-        if (n > 0) return unsigned(n);
-    }
-    unsigned n = std::thread::hardware_concurrency();
-    return n ? n : 1;
-}
+unsigned default_worker_count() { return usable_cpu_count(); }
 
 offload_pool::~offload_pool() {
     {

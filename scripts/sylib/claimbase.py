@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import tidy
-from .results import InputError
+from .results import MODEL_ROWS, InputError
 from .tidy import Bench, Results, fmt, num
 
 
@@ -29,6 +29,9 @@ PINNED = ("same", "cross")
 MULTI_THREAD_PARAMS = tidy.MULTI_THREAD_PARAMS
 OFFLOAD_MODE = tidy.OFFLOAD_MODE
 THREAD_CONTROLS = ("pool", "thread")
+# M:N task models (coroutine_mt): one program of coroutines on N worker threads.
+MN_MODELS = tuple(r["name"] for r in MODEL_ROWS if r["shape"] == "task" and not r["loop"]
+                  and r["name"] not in THREAD_CONTROLS)
 UVLOOPS = ("py_uvloop_proto", "py_uvloop")
 GO_PEERS = ("go", "go_gomaxprocs1")
 UVLOOP_PEERS = (("node",), ("py_gevent",), GO_PEERS)     # each needs one model measured

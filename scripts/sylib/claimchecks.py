@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 
 from . import tidy
-from .claimbase import (LOOP_MODELS, MULTI_THREAD_PARAMS, OFFLOAD_MODE, PINNED, STACKFUL,
+from .claimbase import (LOOP_MODELS, MN_MODELS, MULTI_THREAD_PARAMS, OFFLOAD_MODE, PINNED,
+                        STACKFUL,
                         STACKLESS, THREAD_CONTROLS, THREAD_HANDOFFS, Case, Figure,
                         Limits, Measured, absent, all_of, case, counter, decide, est,
                         med, param_num, ratio, rows, show, show_interval, valued,
@@ -260,7 +261,10 @@ def measure_multicore(res: Results, t: Limits) -> Measured:
     merely faster on one thread says nothing about cores); a configuration
     that runs coroutines on several cores past the threshold is a
     counterexample to "cannot". One loop is one thread: its 1x is by
-    construction, so it is context, not a case."""
+    construction, so it is context, not a case. An M:N model (coroutine_mt)
+    is the answer people deploy: one program of coroutines on N worker
+    threads, judged by its workers:N over its own workers:1 (rows with more
+    workers than CPUs are marked oversubscribed and left out)."""
     mc = res.ok("multicore")
     loops = own_speedups(mc, LOOP_MODELS, ("loops",))
     controls = own_speedups(mc, THREAD_CONTROLS)
@@ -282,6 +286,11 @@ def measure_multicore(res: Results, t: Limits) -> Measured:
     cases = [case(f"{b.model} loops:{n:g} over its own loops:1 (can coroutines use {n:g} "
                   "cores?)", {"model": b.model, "loops": n}, s, "x", ("<=", t["min_speedup"]))
              for b, n, s in loops]
+    cases += [case(f"{b.model} workers:{n:g} over its own workers:1 (one program of "
+                   f"coroutines on {n:g} cores)", {"model": b.model, "loops": n}, s, "x",
+                   ("<=", t["min_speedup"]))
+              for b, n, s in own_speedups(mc, MN_MODELS, ("workers",))
+              if "oversubscribed" not in b.marks]
     context = [Figure("one loop is one thread: its speed-up over itself is 1× by "
                       "construction", 1.0, "x"),
                Figure(f"control {best.label()} over its own n:1", top, "x", None,

@@ -71,6 +71,10 @@ def make_parser() -> Parser:
                    help="echo open loop: windows long enough for p99.9 to rest on >= 100 "
                         "samples at every offered rate (~16 s per server and process instead "
                         "of ~2; a full run takes ~11 minutes longer). Publication-grade tails")
+    r.add_argument("--full", action="store_true",
+                   help="publication tier: every sweep point the default run leaves out to "
+                        "hold its 15 minutes (echo sizes, rates and reference servers; "
+                        "skynet's sequential thread tree), with --long-open; takes much longer")
     r.add_argument("--no-peers", action="store_true",
                    help="no peer systems: no Python/node/Go echo servers, no pybench/gobench, "
                         "and their apt packages are not needed")
@@ -294,12 +298,15 @@ def main(argv=None) -> int:
     try:
         if args.command == "run":
             from sylib import run
+            if args.quick and args.full:
+                raise InputError("--quick and --full exclude each other (quick: the short "
+                                 "tier; full: the publication tier)")
             cfg = run.RunConfig(quick=args.quick, filter=args.filter,
                                 models=run.parse_models(args.models),
                                 repetitions=args.repetitions, processes=args.processes,
                                 timeout=args.timeout,
                                 out=args.out, peers=not args.no_peers,
-                                long_open=args.long_open)
+                                long_open=args.long_open, full=args.full)
             if args.build_dir:
                 cfg.build_dir = args.build_dir.resolve()
             return run.execute(cfg)

@@ -202,6 +202,8 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
                  "repetitions": cfg.repetitions, "processes": cfg.processes}
     if cfg.long_open:   # only then: earlier runs' manifests have no such key
         selection["long_open"] = True
+    if cfg.full:
+        selection["full"] = True
     rounds = max((cfg.procs(b) for b, _, _ in plan), default=0)
     schedule = [job for r in range(rounds) for job in jobs_of_round(plan, r, cfg)]
     jobs_per_bench: dict[str, int] = {}
@@ -266,6 +268,7 @@ def execute(cfg: RunConfig, *, log=sys.stderr) -> int:
         "filter": cfg.filter, "models": cfg.models, "repetitions": cfg.repetitions,
         "processes": cfg.processes, "timeout": cfg.limit(),
         "long_open": cfg.long_open,
+        "full": cfg.full,
         "fingerprint": fp,
         "models_skipped": skipped_models,
         "benches": records,

@@ -60,6 +60,9 @@ class RunConfig:
     # --long-open: echo's open-loop windows sized for p99.9 (--sy_long_open);
     # its bench processes then get the full tier's watchdog limit at least.
     long_open: bool = False
+    # --full: the publication tier (--sy_full): the sweep points the default
+    # run leaves out for its 15 minutes, with --long-open; no time limit.
+    full: bool = False
 
     @property
     def tier(self) -> str:
@@ -80,7 +83,8 @@ class RunConfig:
     def limit(self) -> float:
         if self.timeout:
             return self.timeout
-        return max(TIERS[self.tier]["timeout"], TIERS["full"]["timeout"] if self.long_open else 0)
+        longer = self.long_open or self.full
+        return max(TIERS[self.tier]["timeout"], TIERS["full"]["timeout"] if longer else 0)
 
 
 def parse_models(text: str | None) -> list[str] | None:
@@ -115,8 +119,10 @@ def bench_args(cfg: RunConfig, bench: str | None = None) -> list[str]:
         args.append(f"--benchmark_filter={cfg.filter}")
     if cfg.models:
         args.append("--sy_models=" + ",".join(cfg.models))
-    if cfg.long_open:
+    if cfg.long_open or cfg.full:
         args.append("--sy_long_open")
+    if cfg.full:
+        args.append("--sy_full")
     if bench is not None:
         args.append(f"--sy_repetitions={cfg.reps(bench)}")
     elif cfg.repetitions:

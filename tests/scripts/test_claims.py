@@ -122,9 +122,11 @@ def scale_rows(bytes_per_task, spawn_ns, million_ok, memory=True):
     return add
 
 
-def multicore_rows(loops2, control, uring_single=None, uring_loops2=None):
+def multicore_rows(loops2, control, uring_single=None, uring_loops2=None, mt2=None):
     """uring_single: coroutine_uring's one loop that much faster than coroutine's;
-    uring_loops2: its two loops' speed-up over its own one loop."""
+    uring_loops2: its two loops' speed-up over its own one loop; mt2:
+    coroutine_mt's workers:2 over its workers:1 (and an oversubscribed workers:4
+    at 3x, which must not count)."""
     base = 1e8
     work = {"work_items": 1e6, "checksum": 7.0}
 
@@ -138,6 +140,11 @@ def multicore_rows(loops2, control, uring_single=None, uring_loops2=None):
                       work)
         g.add("multicore/pool/workers:1", base, work)
         g.add("multicore/pool/workers:2", base / control, work)
+        if mt2:
+            g.add("multicore/coroutine_mt/workers:1", base, work)
+            g.add("multicore/coroutine_mt/workers:2", base / mt2, work)
+            g.add("multicore/coroutine_mt/workers:4", base / 3.0,
+                  {**work, "oversubscribed": 1.0})
     return add
 
 
@@ -272,6 +279,8 @@ SCENARIOS = [
     (8, ONLY, multicore_rows(loops2=1.9, control=1.8, uring_single=1.2, uring_loops2=1.0),
      "model is coroutine_uring"),
     (8, REFUTED, multicore_rows(loops2=1.9, control=1.8), ""),
+    (8, HOLDS, multicore_rows(loops2=1.0, control=1.8, mt2=1.2), ""),
+    (8, ONLY, multicore_rows(loops2=1.0, control=1.8, mt2=1.8), "model is coroutine"),
     (8, MISSING, multicore_rows(loops2=1.0, control=1.0), "no model scaled past 1.5× on this machine"),
     (9, HOLDS, blocking_rows(direct_blocks=True, offload_restores=False), ""),
     (9, ONLY, blocking_rows(direct_blocks=True, offload_restores=True),

@@ -218,6 +218,40 @@ def test_long_open_reaches_the_benches_and_widens_the_watchdog():
     assert run.RunConfig(quick=True, long_open=True, timeout=50).limit() == 50
 
 
+def test_full_is_the_publication_tier_and_excludes_quick(tmp_path):
+    """`run --full`: every bench process gets --sy_full and --sy_long_open and
+    the full tier's watchdog limit; with --quick it is a usage error."""
+    from sylib import main
+    assert main.make_parser().parse_args(["run", "--full"]).full
+    cfg = run.RunConfig(full=True)
+    args = run.bench_args(cfg, "echo")
+    assert "--sy_full" in args and "--sy_long_open" in args
+    assert "--sy_full" not in run.bench_args(run.RunConfig(), "echo")
+    assert cfg.limit() == 600.0
+    assert "exclude each other" in one_line_error(sy("run", "--quick", "--full",
+                                                     "--out", str(tmp_path / "out")))
+
+
+def test_full_tier_registers_the_points_the_default_run_leaves_out(selftest_build):
+    """bench_echo --sy_full lists the 1 KiB size, the 25 000 msg/s rate and the
+    reference servers' open loop, which the default run leaves out."""
+    exe = selftest_build / "benches" / "bench_echo"
+
+    def names(*extra):
+        r = subprocess.run([str(exe), "--benchmark_list_tests", *extra],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return set(r.stdout.split())
+
+    default, full = names(), names("--sy_full")
+    assert default < full
+    extra = full - default
+    assert any("/size:1024/" in n for n in extra)
+    assert any("/rate:25000" in n for n in extra)
+    assert any(n.startswith("echo/libuv_ref/") and "/mode:open/" in n for n in extra) or \
+        not any(n.startswith("echo/libuv_ref/") for n in default)
+
+
 def test_process_plan_by_tier_and_bench():
     full, quick = run.RunConfig(), run.RunConfig(quick=True)
     assert full.procs("switch") == 5 and full.procs("echo") == 3 and full.procs("skynet") == 3
