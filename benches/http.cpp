@@ -74,9 +74,10 @@ constexpr std::size_t kLargeFile = 262144;
 constexpr double kFullMinTimeS = 0.1;  // 63 cases x 5 repetitions must fit 90 s
 // The Python client (runners/peers/py_aiohttp.py, aiohttp): in the default
 // run size 16384 only, sequential and the largest concurrency, on both
-// loops -- 4 rows, each a Python process (the run's 15-minute budget). Sizes
-// 1024 and 262144 and concurrency:10 belong to `run --full` (opts().full)
-// once this branch has it. Smoke: size 1024, concurrency:10.
+// loops -- 4 rows, each a Python process, 5.3 s per bench process on a
+// loaded 2-core machine (the run's 15-minute budget). `run --full`
+// (opts().full) adds sizes 1024 and 262144 and concurrency:10, the C++
+// rows' whole sweep. Smoke: size 1024, concurrency:10.
 constexpr std::size_t kPySmokeSizes[] = {1024};
 constexpr std::size_t kPySizes[] = {16384};
 constexpr int kPySmokeConcurrency[] = {10};
@@ -394,8 +395,10 @@ void py_case(benchmark::State& state, std::size_t size, int concurrency, const s
 // (claim 12 pairs them alike) and the event loop.
 void register_py() {
     if (!sy::realserver::py::wanted()) return;
-    const std::vector<std::size_t> sizes = pick(v(kPySmokeSizes), v(kPySizes), v(kPySizes));
-    const std::vector<int> cs = pick(v(kPySmokeConcurrency), v(kPyConcurrency), v(kPyConcurrency));
+    const bool publication = sy::bench::opts().full;
+    const std::vector<std::size_t> sizes = pick(v(kPySmokeSizes), v(kPySizes), publication ? v(kSizes) : v(kPySizes));
+    const std::vector<int> cs = pick(v(kPySmokeConcurrency), v(kPyConcurrency),
+                                     publication ? v(kConcurrency) : v(kPyConcurrency));
     for (std::size_t size : sizes) {
         std::vector<std::pair<std::string, int>> modes = {{"sequential", 1}};
         for (int c : cs) modes.emplace_back("concurrent", c);

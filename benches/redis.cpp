@@ -55,16 +55,16 @@ constexpr std::uint64_t kSmokeRequests = 160, kRequests = 1600;
 constexpr double kFullMinTimeS = 0.1;  // 84 cases x 5 repetitions must fit 90 s
 // The Python client (runners/peers/py_redis_asyncio.py, redis.asyncio): in
 // the default run op:get at pipeline:1, sequential and the largest
-// concurrency, on both loops -- 4 rows, each a Python process, measured at
-// 6 s per bench process on a loaded 2-core machine (the run's 15-minute
-// budget). op:set, concurrency:10 and pipeline:16 belong to `run --full`
-// (opts().full) once this branch has it. Smoke: concurrency:10 instead.
+// concurrency, on both loops -- 4 rows, each a Python process, 7 s per bench
+// process on a loaded 2-core machine (the run's 15-minute budget). `run
+// --full` (opts().full) adds op:set, concurrency:10 and pipeline:16, the
+// C++ rows' whole sweep. Smoke: concurrency:10 instead of 100.
 constexpr int kPySmokeConcurrency[] = {10};
 constexpr int kPyConcurrency[] = {100};
+constexpr int kPyPublicationConcurrency[] = {10, 100};
 constexpr int kPyPipelines[] = {1};
 
 enum class op { get, set };
-constexpr op kPyOps[] = {op::get};  // the Python rows (above)
 
 // Keys, values and the request bytes of each, built once.
 struct keyspace {
@@ -288,9 +288,13 @@ void py_case(benchmark::State& state, op what, int concurrency, int pipeline, co
 // C++ rows' params (claim 12 pairs them alike) and the event loop.
 void register_py() {
     if (!sy::realserver::py::wanted()) return;
-    const std::vector<int> cs = pick(v(kPySmokeConcurrency), v(kPyConcurrency), v(kPyConcurrency));
-    for (op what : kPyOps) {
-        for (int p : kPyPipelines) {
+    const bool publication = sy::bench::opts().full;
+    const std::vector<int> cs = pick(v(kPySmokeConcurrency), v(kPyConcurrency),
+                                     publication ? v(kPyPublicationConcurrency) : v(kPyConcurrency));
+    const std::vector<op> ops = publication ? std::vector<op>{op::get, op::set} : std::vector<op>{op::get};
+    const std::vector<int> pipelines = publication ? v(kPipelines) : v(kPyPipelines);
+    for (op what : ops) {
+        for (int p : pipelines) {
             std::vector<std::pair<std::string, int>> modes = {{"sequential", 1}};
             for (int c : cs) modes.emplace_back("concurrent", c);
             for (const auto& [mode, c] : modes) {
