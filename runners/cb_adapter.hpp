@@ -102,6 +102,9 @@ public:
     [[nodiscard]] auto connect(int fd, const sockaddr* addr, socklen_t len) {
         return on_callback<io_result>([=, this](auto k) { rt_.connect(fd, addr, len, k); });
     }
+    [[nodiscard]] auto wait_fd(int fd, unsigned events, std::chrono::nanoseconds timeout) {
+        return on_callback<io_result>([=, this](auto k) { rt_.wait_fd(fd, events, timeout, k); });
+    }
     void close(int fd) { rt_.close(fd); }
 
     template <class F>

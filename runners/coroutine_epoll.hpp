@@ -59,6 +59,53 @@ public:
     [[nodiscard]] auto connect(int fd, const sockaddr* addr, socklen_t len) {
         return io_awaiter<detail::connect_op>(this, fd, addr, len);
     }
+    // Readiness with a bound (see detail/fd_ops.hpp): the fd waits in the
+    // epoll reactor and a timer in the wheel; whichever comes first unlinks
+    // the other and resumes the task.
+    struct wait_awaiter : detail::poll_op {
+        struct timer : detail::timer_node {
+            wait_awaiter* self;
+        } t;
+        coroutine_runner* rt;
+        std::coroutine_handle<> h;
+        std::uint64_t ns;
+        wait_awaiter(coroutine_runner* r, int fd, unsigned ev, std::uint64_t n)
+            : poll_op(fd, ev), rt(r), ns(n) {}
+        bool await_ready() {
+            this->result = this->attempt(this);
+            if (this->result == -EAGAIN && ns == 0) this->result = kWaitTimeout;
+            return this->result != -EAGAIN;
+        }
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<> handle) {
+            h = handle;
+            this->complete = &done;
+            t.self = this;
+            t.deadline_ns = detail::now_ns() + ns;
+            t.fire = &timed_out;
+            rt->add_outstanding();
+            rt->add_timer(&t);  // first: arm() may complete at once
+            rt->backend().arm(this, dir());
+            return rt->next();
+        }
+        io_result await_resume() const noexcept { return this->result; }
+        static void done(detail::io_op* o) {
+            auto* a = static_cast<wait_awaiter*>(o);
+            a->rt->cancel_timer(&a->t);
+            a->rt->sub_outstanding();
+            a->rt->make_ready(a->h);
+        }
+        static void timed_out(detail::timer_node* n) {
+            wait_awaiter* a = static_cast<timer*>(n)->self;
+            a->rt->backend().disarm(a);
+            a->result = kWaitTimeout;
+            a->rt->sub_outstanding();
+            a->rt->make_ready(a->h);
+        }
+    };
+    [[nodiscard]] auto wait_fd(int fd, unsigned events, std::chrono::nanoseconds timeout) {
+        return wait_awaiter(this, fd, events, detail::wait_ns(timeout));
+    }
+
     // Closes an fd used with this runner (pending ops end with -ECANCELED).
     void close(int fd) {
         backend().forget(fd);

@@ -283,6 +283,12 @@ void coroutine_mt_runner::add_timer(detail::timer_node* n) {
     if (ring) poller_.ring();
 }
 
+void coroutine_mt_runner::cancel_timer(detail::timer_node* n) {
+    std::lock_guard l(timer_mu_);
+    wheel_.cancel(n);
+    timers_.store(wheel_.size(), std::memory_order_relaxed);
+}
+
 // At a turn boundary: due timers and ready I/O, if no other worker is at it.
 void coroutine_mt_runner::maintain(worker&) {
     if (timers_.load(std::memory_order_relaxed) != 0 && timer_mu_.try_lock()) {

@@ -282,6 +282,75 @@ public:
     [[nodiscard]] auto connect(int fd, const sockaddr* addr, socklen_t len) {
         return io_awaiter<detail::connect_op>(this, fd, addr, len);
     }
+    // Readiness with a bound (detail/fd_ops.hpp): the fd in the shared poller
+    // and a timer in the wheel. The two may fire on two workers at once and
+    // their locks are never nested, so neither unlinks the other: the first
+    // to claim the wait records the result and resumes the task, and the
+    // resumed task (holding no lock) unlinks what is left, under each one's
+    // own lock, before its frame can go. `gate` keeps a claim made while
+    // await_suspend is still arming from resuming the task under its feet:
+    // the last of the two (claim, end of arming) resumes it.
+    struct wait_awaiter : detail::poll_op {
+        struct timer : detail::timer_node {
+            wait_awaiter* self;
+        } t;
+        coroutine_mt_runner* rt;
+        std::coroutine_handle<> h;
+        std::uint64_t ns;
+        io_result final_ = 0;
+        std::atomic<bool> claimed{false};
+        std::atomic<int> gate{2};
+        bool suspended = false;
+        wait_awaiter(coroutine_mt_runner* r, int fd, unsigned ev, std::uint64_t n)
+            : poll_op(fd, ev), rt(r), ns(n) {}
+        bool await_ready() {
+            final_ = this->attempt(this);
+            if (final_ == -EAGAIN && ns == 0) final_ = kWaitTimeout;
+            return final_ != -EAGAIN;
+        }
+        // true: the caller resumes the task
+        bool claim(io_result r) {
+            if (claimed.exchange(true, std::memory_order_acq_rel)) return false;
+            final_ = r;
+            return gate.fetch_sub(1, std::memory_order_acq_rel) == 1;
+        }
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<> handle) {
+            h = handle;
+            suspended = true;
+            this->complete = &done;
+            t.self = this;
+            t.deadline_ns = detail::now_ns() + ns;
+            t.fire = &timed_out;
+            coroutine_mt_runner* s = rt;
+            s->add_timer(&t);
+            if (!s->poller_.arm(this, dir())) claim(this->result);  // ready after all
+            if (gate.fetch_sub(1, std::memory_order_acq_rel) == 1) return handle;  // claimed meanwhile
+            return s->next();
+        }
+        io_result await_resume() {
+            if (suspended) {
+                rt->poller_.disarm(this);
+                rt->cancel_timer(&t);
+            }
+            return final_;
+        }
+        static void done(detail::io_op* o) {  // under the poller's lock
+            auto* a = static_cast<wait_awaiter*>(o);
+            coroutine_mt_runner* s = a->rt;
+            std::coroutine_handle<> h = a->h;
+            if (a->claim(a->result)) s->make_ready(h);
+        }
+        static void timed_out(detail::timer_node* n) {  // under timer_mu_
+            wait_awaiter* a = static_cast<timer*>(n)->self;
+            coroutine_mt_runner* s = a->rt;
+            std::coroutine_handle<> h = a->h;
+            if (a->claim(kWaitTimeout)) s->make_ready(h);
+        }
+    };
+    [[nodiscard]] auto wait_fd(int fd, unsigned events, std::chrono::nanoseconds timeout) {
+        return wait_awaiter(this, fd, events, detail::wait_ns(timeout));
+    }
+
     // Closes an fd used with this runner (pending ops end with -ECANCELED).
     void close(int fd) {
         poller_.forget(fd);
@@ -460,6 +529,7 @@ private:
     void count_live(int delta) noexcept;
     std::int64_t live_sum() const;
     void add_timer(detail::timer_node* n);
+    void cancel_timer(detail::timer_node* n);
     detail::offload_pool& offload_pool();
 
     void run_workers();

@@ -95,6 +95,45 @@ public:
         a.prep = &detail::prep_connect;
         return a;
     }
+    // Readiness with a bound: IORING_OP_POLL_ADD linked to a LINK_TIMEOUT,
+    // both in the turn's one submission (detail/fd_ops.hpp for the bits).
+    struct wait_awaiter : detail::uring_poll_op {
+        coroutine_uring_runner* rt;
+        std::coroutine_handle<> h;
+        std::uint64_t ns;
+        io_result res = 0;
+        bool await_ready() {
+            if (ns > 0) return false;
+            detail::poll_op now(fd, events);  // no time to wait: look once
+            res = now.attempt(&now);
+            if (res == -EAGAIN) res = kWaitTimeout;
+            return true;
+        }
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<> handle) {
+            h = handle;
+            this->complete = &done;
+            detail::setup_poll(*this, fd, events, ns);
+            rt->add_outstanding();
+            rt->backend().submit_linked_timeout(this, &this->ts);
+            return rt->next();
+        }
+        io_result await_resume() const noexcept { return res; }
+        static void done(detail::uring_op* o, int r, unsigned) {
+            auto* a = static_cast<wait_awaiter*>(o);
+            a->res = a->result_of(r);
+            a->rt->sub_outstanding();
+            a->rt->make_ready(a->h);
+        }
+    };
+    [[nodiscard]] auto wait_fd(int fd, unsigned events, std::chrono::nanoseconds timeout) {
+        wait_awaiter a;
+        a.rt = this;
+        a.fd = fd;
+        a.events = events;
+        a.ns = detail::wait_ns(timeout);
+        return a;
+    }
+
     // Cancels ops in flight on fd (they end with -ECANCELED), then closes it.
     void close(int fd) {
         backend().cancel_fd(fd);

@@ -138,6 +138,41 @@ io_result fiber_runner::do_io(detail::io_op& op, detail::io_dir dir) {
     return op.result;
 }
 
+io_result fiber_runner::wait_ready(int fd, unsigned events, std::uint64_t ns) {
+    detail::poll_op op(fd, events);
+    io_result r = op.attempt(&op);
+    if (r != -EAGAIN) return r;
+    if (ns == 0) return kWaitTimeout;
+    struct waitctx : detail::timer_node {
+        fiber_runner* rt;
+        fiber_rec* fiber;
+        detail::poll_op* op;
+    } w;
+    w.rt = this;
+    w.fiber = current_;
+    w.op = &op;
+    w.deadline_ns = detail::now_ns() + ns;
+    w.fire = [](detail::timer_node* t) {  // the timeout came first
+        auto* c = static_cast<waitctx*>(t);
+        c->rt->io_.disarm(c->op);
+        c->op->result = kWaitTimeout;
+        --c->rt->outstanding_;
+        c->rt->ready_.push(c->fiber);
+    };
+    op.owner = &w;
+    op.complete = [](detail::io_op* o) {  // readiness (or an error) came first
+        auto* c = static_cast<waitctx*>(o->owner);
+        c->rt->wheel_.cancel(c);
+        --c->rt->outstanding_;
+        c->rt->ready_.push(c->fiber);
+    };
+    ++outstanding_;
+    wheel_.insert(&w);  // first: arm() may complete at once
+    io_.arm(&op, op.dir());
+    suspend();
+    return op.result;
+}
+
 void fiber_runner::loop() {
     while (live_ > 0) {
         if (runnext_) ready_.push(std::exchange(runnext_, nullptr));

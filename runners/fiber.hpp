@@ -150,6 +150,11 @@ public:
             return do_io(op, detail::io_dir::out);
         });
     }
+    // Readiness with a bound: the fd in the reactor and a timer in the
+    // wheel, whichever comes first (detail/fd_ops.hpp).
+    [[nodiscard]] auto wait_fd(int fd, unsigned events, std::chrono::nanoseconds timeout) {
+        return detail::sync_await([=, this] { return wait_ready(fd, events, detail::wait_ns(timeout)); });
+    }
     void close(int fd) {
         io_.forget(fd);
         ::close(fd);
@@ -378,6 +383,7 @@ private:
         runnext_ = f;
     }
     void sleep_ns(std::uint64_t ns);
+    io_result wait_ready(int fd, unsigned events, std::uint64_t ns);
     io_result do_io(detail::io_op& op, detail::io_dir dir);
     void post_remote(void (*fn)(void*), void* arg) {
         if (io_.remote().push({fn, arg})) io_.ring();

@@ -136,6 +136,83 @@ public:
     void connect(int fd, const sockaddr* addr, socklen_t len, F&& f) {
         start_connect(fd, addr, len, make_op(std::forward<F>(f), nullptr, 0));
     }
+    // f(io_result) once fd is ready or the timeout passed (detail/fd_ops.hpp):
+    // a uv_poll_t and a uv_timer_t per wait, both closed when either fires,
+    // as a libuv program integrates a library that owns its socket (the fd
+    // must not be one this runner uses as a stream). Each wait registers and
+    // unregisters the fd with epoll (2 epoll_ctl), which a program keeping
+    // one uv_poll_t per connection would not pay.
+    template <class F>
+    void wait_fd(int fd, unsigned events, std::chrono::nanoseconds timeout, F&& f) {
+        const std::uint64_t ns = detail::wait_ns(timeout);
+        if (ns == 0) {  // no time to wait: look once
+            detail::poll_op now(fd, events);
+            io_result r = now.attempt(&now);
+            post([f = std::forward<F>(f), r = r == -EAGAIN ? io_result(kWaitTimeout) : r]() mutable { f(r); });
+            return;
+        }
+        struct node final : detail::pooled {
+            uv_poll_t poll;
+            uv_timer_t timer;
+            std::uint64_t deadline_ns = 0;
+            unsigned events = 0;
+            int open = 0;  // handles not yet closed
+            std::decay_t<F> fn;
+            explicit node(F&& x) : fn(std::forward<F>(x)) {}
+            static void on_closed(uv_handle_t* h) {
+                auto* self = static_cast<node*>(h->data);
+                if (--self->open == 0) delete self;
+            }
+            void close_handles() {
+                uv_close(reinterpret_cast<uv_handle_t*>(&poll), &on_closed);
+                uv_close(reinterpret_cast<uv_handle_t*>(&timer), &on_closed);
+            }
+            void finish(io_result r) {  // the node lives until both close callbacks
+                close_handles();
+                fn(r);
+            }
+            static void on_poll(uv_poll_t* p, int status, int ev) {
+                auto* self = static_cast<node*>(p->data);
+                if (status < 0) return self->finish(status);
+                unsigned revents = ((ev & UV_READABLE) ? POLLIN : 0) | ((ev & UV_WRITABLE) ? POLLOUT : 0) |
+                                   ((ev & UV_DISCONNECT) ? POLLRDHUP : 0) | ((ev & UV_PRIORITIZED) ? POLLPRI : 0);
+                io_result r = detail::wait_bits_of(revents, self->events);
+                if (r != -EAGAIN) self->finish(r);
+            }
+            static void on_fire(uv_timer_t* t) {
+                auto* self = static_cast<node*>(t->data);
+                if (uv_hrtime() < self->deadline_ns) {  // early: wait for the rest
+                    start_timer(t, self->deadline_ns, &on_fire);
+                    return;
+                }
+                self->finish(kWaitTimeout);
+            }
+        };
+        auto* n = new node(std::forward<F>(f));
+        n->events = events;
+        int r = uv_poll_init(&loop_, &n->poll, fd);
+        if (r < 0) {
+            auto fn = std::move(n->fn);
+            delete n;
+            post([fn = std::move(fn), r]() mutable { fn(io_result(r)); });
+            return;
+        }
+        uv_timer_init(&loop_, &n->timer);
+        n->poll.data = n->timer.data = n;
+        n->open = 2;
+        int uv_events = ((events & kWaitRead) ? UV_READABLE : 0) | ((events & kWaitWrite) ? UV_WRITABLE : 0) |
+                        ((events & kWaitExcept) ? UV_PRIORITIZED : 0);
+        r = uv_poll_start(&n->poll, uv_events | UV_DISCONNECT, &node::on_poll);
+        if (r < 0) {
+            auto fn = std::move(n->fn);
+            n->close_handles();  // the close callbacks free n
+            post([fn = std::move(fn), r]() mutable { fn(io_result(r)); });
+            return;
+        }
+        n->deadline_ns = uv_hrtime() + ns;
+        start_timer(&n->timer, n->deadline_ns, &node::on_fire);
+    }
+
     // Pending reads and accepts on fd end with -ECANCELED, pending writes and
     // connects with libuv's UV_ECANCELED; the stream is closed with its fd.
     void close(int fd);

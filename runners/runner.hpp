@@ -14,6 +14,11 @@
 //   co_await rt.accept(fd)            new fd (non-blocking), or -errno
 //   co_await rt.connect(fd, a, len)   0, or -errno
 //   rt.close(fd)                      close an fd used with rt
+//   co_await rt.wait_fd(fd, ev, d)    readiness of an fd rt does not read or
+//                                     write itself (a client library's
+//                                     socket), bounded by d: the kWait* bits
+//                                     ready, kWaitTimeout, or -errno
+//                                     (detail/fd_ops.hpp)
 //   co_await rt.offload(fn)           fn() on a worker thread; value or rethrow
 //   R::channel<T> ch(rt)              co_await ch.send(v) / ch.recv()
 //   R::event ev(rt)                   ev.set() from any thread; co_await ev.wait()
@@ -53,6 +58,7 @@ concept task_runner = requires(R& rt, task<int> t, int fd, void* buf, std::size_
     rt.accept(fd);
     rt.connect(fd, sa, sl);
     rt.close(fd);
+    rt.wait_fd(fd, kWaitRead, std::chrono::nanoseconds(1));
     rt.offload([] { return 1; });
     typename R::template channel<int>;
     typename R::event;
@@ -70,6 +76,7 @@ concept callback_runner = requires(R& rt, int fd, void* buf, std::size_t n, cons
     rt.write(fd, buf, n, [](io_result) {});
     rt.accept(fd, [](io_result) {});
     rt.connect(fd, sa, sl, [](io_result) {});
+    rt.wait_fd(fd, kWaitRead, std::chrono::nanoseconds(1), [](io_result) {});
     rt.close(fd);
     typename R::template channel<int>;
     typename R::event;

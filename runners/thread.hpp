@@ -68,6 +68,10 @@ public:
             return detail::run_blocking(op, op.dir);
         });
     }
+    // poll(2) with the timeout: the thread blocks, as with every other op.
+    [[nodiscard]] auto wait_fd(int fd, unsigned events, std::chrono::nanoseconds timeout) {
+        return detail::sync_await([=] { return detail::wait_blocking(fd, events, timeout); });
+    }
     void close(int fd) { ::close(fd); }
 
     // Runs fn on the offload pool; the calling thread waits for it.

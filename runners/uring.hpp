@@ -111,6 +111,33 @@ public:
         op->prep = &detail::prep_connect;
         io_.submit(op);
     }
+    // f(io_result) once fd is ready or the timeout passed (detail/fd_ops.hpp):
+    // IORING_OP_POLL_ADD linked to a LINK_TIMEOUT, in the turn's submission.
+    template <class F>
+    void wait_fd(int fd, unsigned events, std::chrono::nanoseconds timeout, F&& f) {
+        const std::uint64_t ns = detail::wait_ns(timeout);
+        if (ns == 0) {  // no time to wait: look once
+            detail::poll_op now(fd, events);
+            io_result r = now.attempt(&now);
+            post([f = std::forward<F>(f), r = r == -EAGAIN ? io_result(kWaitTimeout) : r]() mutable { f(r); });
+            return;
+        }
+        struct node final : detail::uring_poll_op, detail::pooled {
+            std::decay_t<F> fn;
+            explicit node(F&& x) : fn(std::forward<F>(x)) {}
+        };
+        auto* n = new node(std::forward<F>(f));
+        detail::setup_poll(*n, fd, events, ns);
+        n->complete = [](detail::uring_op* o, int res, unsigned) {
+            auto* self = static_cast<node*>(o);
+            struct deleter {
+                node* p;
+                ~deleter() { delete p; }
+            } del{self};
+            self->fn(self->result_of(res));
+        };
+        io_.submit_linked_timeout(n, &n->ts);
+    }
     void close(int fd) {
         io_.cancel_fd(fd);
         end_starved(fd);

@@ -6,6 +6,8 @@
 //   post(f) / post_node(n)     run f() soon, FIFO
 //   after(d, f)                run f() after d
 //   read/write(fd, buf, n, f)  f(io_result); accept(fd, f); connect(fd, a, l, f)
+//   wait_fd(fd, ev, d, f)      f(io_result): readiness bits, kWaitTimeout or
+//                              -errno (detail/fd_ops.hpp)
 //   close(fd)                  pending ops on fd end with an error
 //   offload(fn, done)          fn() on a worker thread, done(outcome&&) on the loop
 //   post_remote(fn, arg)       from any thread

@@ -370,6 +370,8 @@ public:
     }
     void make_ready(std::coroutine_handle<> h) { ready_.push(h); }
     void add_outstanding() { ++outstanding_; }
+    void add_timer(timer_node* n) { wheel_.insert(n); }
+    void cancel_timer(timer_node* n) { wheel_.cancel(n); }
     void sub_outstanding() { --outstanding_; }
     void post_remote(void (*fn)(void*), void* arg) {
         if (io_.remote().push({fn, arg})) io_.ring();

@@ -72,6 +72,14 @@ void epoll_reactor::arm(io_op* op, io_dir dir) {
     ++armed_;
 }
 
+bool epoll_reactor::disarm(io_op* op) {
+    if (op->fd < 0 || std::size_t(op->fd) >= fds_.size()) return false;
+    fd_slot& s = fds_[std::size_t(op->fd)];
+    if (!s.readers.remove(op) && !s.writers.remove(op)) return false;
+    --armed_;
+    return true;
+}
+
 void epoll_reactor::forget(int fd) {
     if (fd < 0 || std::size_t(fd) >= fds_.size()) return;
     fd_slot& s = fds_[std::size_t(fd)];

@@ -27,6 +27,9 @@ public:
     // Wait for readiness of `op->fd`; `op->complete` runs once `attempt`
     // returns anything but -EAGAIN (or on registration failure).
     void arm(io_op* op, io_dir dir);
+    // Unqueues `op` if it still waits (a wait_fd whose timeout came first);
+    // its complete does not run. True if it was queued.
+    bool disarm(io_op* op);
     // Ends pending ops on `fd` with -ECANCELED and forgets the registration.
     void forget(int fd);
 

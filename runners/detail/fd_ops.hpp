@@ -11,14 +11,29 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 
 namespace sy {
 
 // Bytes transferred / new fd / 0 on success, -errno on failure.
 using io_result = long;
+
+// wait_fd(fd, events, timeout): readiness of an fd the program does not read
+// through the runner (a client library's socket: Connector/C's non-blocking
+// API says "wait until readable/writable, at most this long"). `events` and
+// a successful result use the same bits, those of Connector/C's MYSQL_WAIT_*
+// (benches/sql.cpp checks that they agree), so a client passes them through:
+// the result is the ready bits among those asked for (an error or hang-up on
+// the fd reports read/write ready, so the next syscall sees the error), or
+// kWaitTimeout alone when `timeout` passed first (never earlier), or -errno.
+// Every wait is bounded: there is no "forever".
+inline constexpr unsigned kWaitRead = 1, kWaitWrite = 2, kWaitExcept = 4, kWaitTimeout = 8;
 
 namespace detail {
 
@@ -127,6 +142,62 @@ struct connect_op : io_op {
         return err ? -long(err) : 0;
     }
 };
+
+// A wait_fd without its timeout: attempt = poll(fd, events, 0), -EAGAIN
+// when nothing is ready. Queued as a reader if reading is asked for, else as
+// a writer (one queue per op: asking for both notices writability only at
+// the next event on the fd or at the timeout; Connector/C asks for one).
+inline short poll_events_of(unsigned events) {
+    return short(((events & kWaitRead) ? POLLIN : 0) | ((events & kWaitWrite) ? POLLOUT : 0) |
+                 ((events & kWaitExcept) ? POLLPRI : 0));
+}
+inline io_result wait_bits_of(unsigned revents, unsigned events) {
+    if (revents & POLLNVAL) return -EBADF;
+    unsigned bits = 0;
+    if (revents & (POLLIN | POLLERR | POLLHUP | POLLRDHUP)) bits |= kWaitRead;
+    if (revents & (POLLOUT | POLLERR | POLLHUP)) bits |= kWaitWrite;
+    if (revents & POLLPRI) bits |= kWaitExcept;
+    bits &= events & (kWaitRead | kWaitWrite | kWaitExcept);
+    return bits ? io_result(bits) : -EAGAIN;
+}
+struct poll_op : io_op {
+    unsigned events;
+    poll_op(int f, unsigned ev) : events(ev) {
+        fd = f;
+        attempt = &run;
+    }
+    io_dir dir() const { return (events & kWaitRead) ? io_dir::in : io_dir::out; }
+    static io_result run(io_op* o) {
+        auto* op = static_cast<poll_op*>(o);
+        pollfd p{op->fd, short(poll_events_of(op->events) | POLLRDHUP), 0};
+        int n = ::poll(&p, 1, 0);
+        if (n < 0) return errno == EINTR ? -EAGAIN : errno_result();
+        return n == 0 ? -EAGAIN : wait_bits_of(unsigned(p.revents), op->events);
+    }
+};
+
+inline std::uint64_t wait_ns(std::chrono::nanoseconds d) { return d.count() > 0 ? std::uint64_t(d.count()) : 0; }
+
+// Thread/pool: poll(2) until ready or the deadline (CLOCK_MONOTONIC; EINTR
+// and an early return wait again for the rest).
+inline io_result wait_blocking(int fd, unsigned events, std::chrono::nanoseconds timeout) {
+    using clock = std::chrono::steady_clock;
+    const auto deadline = clock::now() + timeout;
+    pollfd p{fd, short(poll_events_of(events) | POLLRDHUP), 0};
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - clock::now());
+        if (left.count() < 0) left = std::chrono::nanoseconds(0);
+        timespec ts{time_t(left.count() / 1'000'000'000), long(left.count() % 1'000'000'000)};
+        p.revents = 0;
+        int n = ::ppoll(&p, 1, &ts, nullptr);
+        if (n < 0 && errno != EINTR) return errno_result();
+        if (n > 0) {
+            io_result r = wait_bits_of(unsigned(p.revents), events);
+            if (r != -EAGAIN) return r;
+        }
+        if (clock::now() >= deadline) return kWaitTimeout;
+    }
+}
 
 // Clears O_NONBLOCK; false if the fd's flags cannot be read or set.
 inline bool make_blocking(int fd) {

@@ -33,6 +33,17 @@ public:
         return n;
     }
 
+    // Unlinks n if queued (O(length): for cancellations); true if it was.
+    bool remove(T* n) {
+        for (T** p = &head_; *p; p = &(*p)->next) {
+            if (*p != n) continue;
+            *p = n->next;
+            if (tail_ == &n->next) tail_ = p;
+            return true;
+        }
+        return false;
+    }
+
 private:
     T* head_ = nullptr;
     T** tail_ = &head_;

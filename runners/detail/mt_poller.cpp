@@ -74,6 +74,15 @@ bool mt_poller::arm(io_op* op, io_dir dir) {
     return true;
 }
 
+bool mt_poller::disarm(io_op* op) {
+    std::lock_guard lock(mu_);
+    if (op->fd < 0 || std::size_t(op->fd) >= fds_.size()) return false;
+    fd_slot& s = fds_[std::size_t(op->fd)];
+    if (!s.readers.remove(op) && !s.writers.remove(op)) return false;
+    armed_.fetch_sub(1, std::memory_order_acq_rel);
+    return true;
+}
+
 void mt_poller::forget(int fd) {
     std::lock_guard lock(mu_);
     if (fd < 0 || std::size_t(fd) >= fds_.size()) return;

@@ -36,6 +36,9 @@ public:
     // false when op->result is already final (ready, or an error).
     // `op->complete` later runs on the thread that dispatches, under the lock.
     bool arm(io_op* op, io_dir dir);
+    // Unqueues `op` if it still waits (a wait_fd whose timeout came first);
+    // its complete does not run. True if it was queued.
+    bool disarm(io_op* op);
     // Ends pending ops on `fd` with -ECANCELED and forgets the registration.
     void forget(int fd);
     // Block up to timeout_ns (0: just poll), then dispatch. One caller at a time.

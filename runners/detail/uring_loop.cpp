@@ -9,6 +9,7 @@
 
 #include <cerrno>
 
+#include "runners/detail/clock.hpp"
 #include "runners/errors.hpp"
 #include "runners/probe.hpp"
 
@@ -114,6 +115,20 @@ void uring_loop::ring() {
     [[maybe_unused]] ssize_t r = ::write(evfd_, &one, sizeof one);
 }
 
+void uring_loop::submit_linked_timeout(uring_op* op, __kernel_timespec* ts) {
+    // Both SQEs in one submission: a link cut by a full SQ would not hold.
+    if (io_uring_sq_space_left(&ring_) < 2) io_uring_submit(&ring_);
+    io_uring_sqe* s = sqe();
+    op->polling = false;
+    op->prep(op, s);
+    io_uring_sqe_set_data(s, op);
+    s->flags |= IOSQE_IO_LINK;
+    ++inflight_;
+    io_uring_sqe* t = sqe();
+    io_uring_prep_link_timeout(t, ts, 0);
+    io_uring_sqe_set_data(t, nullptr);
+}
+
 void uring_loop::cancel_fd(int fd) {
     io_uring_sqe* s = sqe();
     io_uring_prep_cancel_fd(s, fd, IORING_ASYNC_CANCEL_ALL);
@@ -200,6 +215,30 @@ void prep_recv_multishot(uring_op* op, io_uring_sqe* s) {
 void prep_connect(uring_op* op, io_uring_sqe* s) {
     auto* o = static_cast<uring_connect_op*>(op);
     io_uring_prep_connect(s, o->fd, o->addr, o->addrlen);
+}
+
+void prep_poll(uring_op* op, io_uring_sqe* s) {
+    auto* o = static_cast<uring_poll_op*>(op);
+    io_uring_prep_poll_add(s, o->fd, unsigned(poll_events_of(o->events)) | POLLRDHUP);
+}
+
+void setup_poll(uring_poll_op& op, int fd, unsigned events, std::uint64_t ns) {
+    op.fd = fd;
+    op.events = events;
+    op.poll_events = 0;  // a poll never completes with -EAGAIN: no re-arming
+    op.prep = &prep_poll;
+    op.deadline_ns = now_ns() + ns;
+    op.ts.tv_sec = (long long)(ns / 1'000'000'000);
+    op.ts.tv_nsec = (long long)(ns % 1'000'000'000);
+}
+
+io_result uring_poll_op::result_of(int res) const {
+    if (res >= 0) {
+        io_result r = wait_bits_of(unsigned(res), events);
+        return r == -EAGAIN ? -EIO : r;  // woken with nothing we asked for
+    }
+    if (res == -ECANCELED && now_ns() >= deadline_ns) return kWaitTimeout;
+    return res;
 }
 
 }  // namespace sy::detail

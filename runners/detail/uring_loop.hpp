@@ -93,6 +93,11 @@ public:
         io_uring_sqe_set_data(s, op);
         ++inflight_;
     }
+    // Queue `op` linked to a timeout (IOSQE_IO_LINK + IORING_OP_LINK_TIMEOUT):
+    // if `ts` passes first the kernel cancels op (it completes with
+    // -ECANCELED); the timeout's own completion is ignored (user_data 0).
+    // `ts` must stay valid until the next submission.
+    void submit_linked_timeout(uring_op* op, __kernel_timespec* ts);
     // Cancel one op in flight (its last completion arrives as usual, with
     // -ECANCELED unless it completed first). Queued for the next submission.
     void cancel_op(uring_op* op) {
@@ -143,6 +148,15 @@ struct uring_rw_op : uring_op {
     unsigned len = 0;
     std::uint64_t offset = std::uint64_t(-1);  // -1: the fd's current position
 };
+// wait_fd: IORING_OP_POLL_ADD for poll_events, bounded by a linked timeout.
+struct uring_poll_op : uring_op {
+    __kernel_timespec ts{};
+    std::uint64_t deadline_ns = 0;
+    unsigned events = 0;  // kWait* bits asked for
+    // The wait's result from the poll's CQE: ready bits, kWaitTimeout when
+    // the linked timeout cancelled it (at or after the deadline), or -errno.
+    io_result result_of(int res) const;
+};
 struct uring_connect_op : uring_op {
     const sockaddr* addr = nullptr;
     socklen_t addrlen = 0;
@@ -154,6 +168,9 @@ void prep_accept(uring_op* op, io_uring_sqe* s);
 void prep_multishot_accept(uring_op* op, io_uring_sqe* s);
 void prep_recv_multishot(uring_op* op, io_uring_sqe* s);  // into the buffer ring
 void prep_connect(uring_op* op, io_uring_sqe* s);
+void prep_poll(uring_op* op, io_uring_sqe* s);
+// Fills op (a uring_poll_op) for fd, events and a timeout of ns > 0.
+void setup_poll(uring_poll_op& op, int fd, unsigned events, std::uint64_t ns);
 
 }  // namespace detail
 }  // namespace sy

@@ -37,7 +37,7 @@ GO_PEERS = ("go", "go_gomaxprocs1")
 UVLOOP_PEERS = (("node",), ("py_gevent",), GO_PEERS)     # each needs one model measured
 UVLOOP_PARTS = {"node": "at least 2x node", "py_gevent": "at least 2x gevent",
                 "go": "about as fast as Go", "go_gomaxprocs1": "about as fast as Go"}
-SERVERS = ("redis", "http")
+SERVERS = ("redis", "http", "sql")
 SERVER_PAIR_IGNORES = ("mode", "concurrency")
 # The tutorial's Python libraries as clients of the same servers (rows
 # <server>/<peer>/.../loop:asyncio|uvloop, runners/peers/py_*.py): claim 12

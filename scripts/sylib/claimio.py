@@ -102,7 +102,7 @@ def measure_real_servers(res: Results, t: Limits) -> Measured:
                                       gain, "x", (">=", t["min_gain"]))))
         m.cases += beside(found)
     if not m.cases:
-        return Measured(missing="no redis|http/<model>/mode:sequential and mode:concurrent "
+        return Measured(missing="no redis|http|sql/<model>/mode:sequential and mode:concurrent "
                                 "pair with the counter requests")
     if any(c.attrs["client"] == "python" for c in m.cases):
         for c in m.cases:

@@ -14,7 +14,7 @@ import sys
 BUILD = [
     "g++", "cmake", "ninja-build", "pkg-config", "git",
     "libbenchmark-dev", "libgtest-dev", "liburing-dev", "libuv1-dev",
-    "libboost-context-dev", "nlohmann-json3-dev",
+    "libboost-context-dev", "nlohmann-json3-dev", "libmariadb-dev",
 ]
 # apt's Python modules for charts, reports and statistics.
 PYTHON = ["python3-matplotlib", "python3-numpy", "python3-scipy"]
@@ -25,13 +25,13 @@ TEST = ["python3-pytest", "chromium"]
 GATE = ["valgrind"]
 # The peer systems of the echo, pybench and gobench workloads (runners/peers/;
 # golang-go builds go_echo and go_microbench), and
-# the real servers of the redis and http workloads (plus wrk, their HTTP
+# the real servers of the redis, http and sql workloads (plus wrk, their HTTP
 # cross-check), for `run` and `test` unless --no-peers. nodejs may come from
 # another apt repository (e.g. nodesource): any installed `nodejs` package
 # will do. The Python clients of those servers (runners/peers/py_redis_asyncio.py,
 # py_aiohttp.py, py_aiomysql.py: the tutorial's libraries) come from apt too.
 PEERS = ["python3-uvloop", "python3-gevent", "nodejs", "golang-go",
-         "redis-server", "nginx", "wrk",
+         "redis-server", "nginx", "mariadb-server", "wrk",
          "python3-redis", "python3-aiohttp", "python3-aiomysql"]
 
 

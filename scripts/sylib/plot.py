@@ -25,7 +25,8 @@ from .plotcharts import (chart_compute, chart_locks, chart_memory, chart_multico
                          chart_skynet, chart_sleep, chart_spawn, chart_switch)
 from .plotio import (chart_blocking, chart_echo_latency, chart_echo_throughput,
                      chart_fileread, chart_http, chart_os_threads, chart_pyexecutor,
-                     chart_pygather, chart_pyswitch, chart_redis, chart_brigade)
+                     chart_pygather, chart_pyswitch, chart_redis, chart_brigade,
+                     chart_sql)
 from .plotiter import chart_asynciter
 from .plotkit import COLOURS, DPI, MARKERS, SVG_HASHSALT  # noqa: F401 (COLOURS, MARKERS: public)
 from . import tidy
@@ -67,6 +68,7 @@ CHARTS = (
     Chart("redis", "redis", "requests/s vs concurrent clients, per op and pipeline",
           chart_redis),
     Chart("http", "http", "requests/s vs concurrent clients, per response size", chart_http),
+    Chart("sql", "sql", "requests/s vs concurrent clients, per query", chart_sql),
     Chart("pyswitch", "pyswitch", "Python switch cost per system", chart_pyswitch),
     Chart("pygather", "pygather", "Python gather of N sleepers: wall/T", chart_pygather),
     Chart("pyexecutor", "pyexecutor", "Python run_in_executor time per call",

@@ -306,6 +306,11 @@ def chart_redis(res: Results):
                          "Redis: requests per second, sequential vs concurrent clients")
 
 
+def chart_sql(res: Results):
+    return _server_chart(res, "sql", ("query",),
+                         "MariaDB: requests per second, sequential vs concurrent clients")
+
+
 def chart_http(res: Results):
     return _server_chart(res, "http", ("size",),
                          "HTTP: requests per second, sequential vs concurrent clients")

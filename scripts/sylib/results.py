@@ -102,7 +102,7 @@ def several_threads(name: str) -> str | None:
 
 # Benches that place their own server and load processes on CPUs: a process
 # running them is never pinned to one CPU (that would put server and load on it).
-SELF_PLACING = ("echo", "redis", "http")
+SELF_PLACING = ("echo", "redis", "http", "sql")
 
 
 def pinnable(bench: str, name: str) -> bool:

@@ -9,7 +9,7 @@ C, ...), and a ratio between two benchmarks can be paired by round. In each
 round a bench executable runs as up to two processes: its single-threaded
 benchmarks pinned to one CPU (alternating between rounds), and the ones that
 run several threads by design, or place their own server and load processes
-(echo, redis, http), with the full CPU mask. Every row carries `process` (its
+(echo, redis, http, sql), with the full CPU mask. Every row carries `process` (its
 round) and `cpu` (-1: not pinned); the Google Benchmark JSON shape is
 otherwise unchanged, all rounds of a bench merged into <bench>.json.
 """

@@ -28,11 +28,11 @@ TIERS = {
 }
 MIN_PROCESSES = 3      # fewer: no interval (tidy.MIN_PROCESSES); allowed, with a warning
 # Benches whose budget cannot hold 5 processes in the full run: 3 each (the
-# minimum for an interval). echo is a third of the run; redis and http start
-# a server per benchmark; skynet, sleep and memory have one-iteration rows of
+# minimum for an interval). echo is a third of the run; redis, http and sql start
+# a server per bench process; skynet, sleep and memory have one-iteration rows of
 # several seconds (a million fibers' stacks, 1e5 threads) and skynet and
 # sleep run two repetitions per process; gobench is Go's skynet (~3 s a process).
-FEWER_PROCESSES = {"echo": 3, "redis": 3, "http": 3, "pybench": 3, "gobench": 3, "skynet": 3,
+FEWER_PROCESSES = {"echo": 3, "redis": 3, "http": 3, "sql": 3, "pybench": 3, "gobench": 3, "skynet": 3,
                    "sleep": 3, "memory": 3}
 # Benches whose one-iteration rows have a cold repetition 0 (no warm-up): two
 # repetitions per process, so cold and steady are shown apart (tidy.cold_and_steady).

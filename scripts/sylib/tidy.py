@@ -274,6 +274,8 @@ WORKLOADS = {w.name: w for w in (
              REQ_PER_S, (), ("op", "mode", "concurrency", "pipeline")),
     Workload("http", "GETs against a private HTTP server, sequential vs concurrent clients",
              REQ_PER_S, (), ("size", "mode", "concurrency")),
+    Workload("sql", "SELECTs and INSERTs against a private MariaDB through Connector/C, "
+             "sequential vs concurrent clients", REQ_PER_S, (), ("query", "mode", "concurrency")),
     Workload("asynciter", "K items from an async generator, a loop of awaited tasks, a plain "
              "loop", NS_PER_ITEM, (), ("form", "suspend")),
     # The Python side (pybench: asyncio, uvloop, gevent, threads)

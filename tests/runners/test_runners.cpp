@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -303,6 +304,97 @@ TYPED_TEST(Runner, ClosingAnFdEndsItsPendingRead) {
         ::close(sv[1]);
         EXPECT_LT(got, 0) << "the pending read must end with an error";
     }
+}
+
+// ---- wait_fd: readiness of an fd the runner does not read itself ------------------------
+constexpr auto kWaitBound = 5s;       // a wait that should end early, bounded by this
+constexpr auto kWaitWriteAfter = 5ms;  // the peer writes this long after the wait starts
+constexpr auto kWaitShort = 20ms;     // a wait that should time out
+
+TYPED_TEST(Runner, WaitFdSeesReadableAfterAWrite) {
+    using R = TypeParam;
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    sy::io_result before = 0, writable = 0, readable = 0;
+    std::chrono::nanoseconds waited{};
+    auto writer = [&](R& rt) -> task<void> {
+        co_await rt.sleep_for(kWaitWriteAfter);
+        char c = 'x';
+        EXPECT_EQ(::write(sv[1], &c, 1), 1);
+    };
+    auto body = [&](R& rt) -> task<void> {
+        before = co_await rt.wait_fd(sv[0], sy::kWaitRead, 0ns);  // nothing yet, and no time to wait
+        writable = co_await rt.wait_fd(sv[1], sy::kWaitWrite, kWaitBound);
+        auto h = rt.spawn(writer(rt));
+        auto t0 = std::chrono::steady_clock::now();
+        readable = co_await rt.wait_fd(sv[0], sy::kWaitRead, kWaitBound);
+        waited = std::chrono::steady_clock::now() - t0;
+        co_await h.join();
+    };
+    this->rt->run(body(*this->rt));
+    ::close(sv[0]);
+    ::close(sv[1]);
+    EXPECT_EQ(before, sy::io_result(sy::kWaitTimeout));
+    EXPECT_EQ(writable, sy::io_result(sy::kWaitWrite));
+    EXPECT_EQ(readable, sy::io_result(sy::kWaitRead));
+    EXPECT_LT(waited, kWaitBound / 2) << "woken by the timeout, not by the write";
+}
+
+TYPED_TEST(Runner, WaitFdTimesOutNeverEarlyAndWaitsAgain) {
+    using R = TypeParam;
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    sy::io_result timed_out = 0, again = 0, hung_up = 0;
+    std::chrono::nanoseconds waited{};
+    auto body = [&](R& rt) -> task<void> {
+        auto t0 = std::chrono::steady_clock::now();
+        timed_out = co_await rt.wait_fd(sv[0], sy::kWaitRead, kWaitShort);
+        waited = std::chrono::steady_clock::now() - t0;
+        char c = 'x';
+        EXPECT_EQ(::write(sv[1], &c, 1), 1);  // the timed-out wait must not be armed any more
+        again = co_await rt.wait_fd(sv[0], sy::kWaitRead, kWaitBound);
+        EXPECT_EQ(::read(sv[0], &c, 1), 1);
+        ::shutdown(sv[1], SHUT_RDWR);  // a hang-up is "readable": the next read sees it
+        hung_up = co_await rt.wait_fd(sv[0], sy::kWaitRead, kWaitBound);
+    };
+    this->rt->run(body(*this->rt));
+    ::close(sv[0]);
+    ::close(sv[1]);
+    EXPECT_EQ(timed_out, sy::io_result(sy::kWaitTimeout));
+    EXPECT_GE(waited, kWaitShort) << "a wait_fd timed out early";
+    EXPECT_EQ(again, sy::io_result(sy::kWaitRead));
+    EXPECT_EQ(hung_up, sy::io_result(sy::kWaitRead));
+}
+
+// Many waits at once, half of them answered: the others time out, and every
+// waiter gets its own result (timers and readiness matched to the right task).
+TYPED_TEST(Runner, WaitFdManyWaitersGetTheirOwnResults) {
+    using R = TypeParam;
+    constexpr int kPairs = 8;
+    std::vector<std::array<int, 2>> sv(kPairs);
+    for (auto& p : sv) ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p.data()), 0);
+    std::vector<sy::io_result> got(kPairs, 0);
+    auto waiter = [&](R& rt, int i) -> task<void> {
+        got[std::size_t(i)] = co_await rt.wait_fd(sv[std::size_t(i)][0], sy::kWaitRead,
+                                                  i % 2 ? std::chrono::nanoseconds(kWaitShort) : kWaitBound);
+    };
+    auto body = [&](R& rt) -> task<void> {
+        std::vector<typename R::template join_handle<void>> hs;
+        for (int i = 0; i < kPairs; ++i) hs.push_back(rt.spawn(waiter(rt, i)));
+        co_await rt.sleep_for(kWaitWriteAfter);
+        for (int i = 0; i < kPairs; i += 2) {
+            char c = 'x';
+            EXPECT_EQ(::write(sv[std::size_t(i)][1], &c, 1), 1);
+        }
+        for (auto& h : hs) co_await h.join();
+    };
+    this->rt->run(body(*this->rt));
+    for (auto& p : sv) {
+        ::close(p[0]);
+        ::close(p[1]);
+    }
+    for (int i = 0; i < kPairs; ++i)
+        EXPECT_EQ(got[std::size_t(i)], sy::io_result(i % 2 ? sy::kWaitTimeout : sy::kWaitRead)) << "waiter " << i;
 }
 
 // ---- offload and cross-thread wake -----------------------------------------------------

@@ -300,8 +300,11 @@ SCENARIOS = [
     (11, MISSING, echo_rows({"py_uvloop_proto": 2e5, "node": 8e4, "py_gevent": 5e4}),
      "no echo/go|go_gomaxprocs1"),
     (12, HOLDS, server_rows({"redis": 5.0, "http": 4.0}), ""),
+    (12, HOLDS, server_rows({"redis": 5.0, "http": 4.0, "sql": 3.0}), ""),
     (12, ONLY, server_rows({"redis": 5.0, "http": 1.0}), "talking to Redis"),
+    (12, ONLY, server_rows({"redis": 5.0, "http": 4.0, "sql": 1.0}), "talking to Redis"),
     (12, REFUTED, server_rows({"redis": 1.0, "http": 1.05}), ""),
+    (12, REFUTED, server_rows({"sql": 1.0}), ""),
     (12, MISSING, server_rows({"redis": 5.0}, concurrent=False), "mode:concurrent"),
     (13, HOLDS, iter_rows(ITER_SAME, CPP_SAME, CTX_SAME), ""),
     (13, ONLY, iter_rows(ITER_APART, CPP_APART, CTX_APART), "every item suspends (suspend:1)"),
@@ -602,6 +605,23 @@ def test_real_servers_judge_each_concurrency_against_sequential():
     ratios = sorted(f.value for f in e.figures if f.passed is not None)
     assert len(ratios) == 2 and ratios[0] == pytest.approx(0.5, rel=0.1) \
         and ratios[1] == pytest.approx(5.0, rel=0.1)
+    assert e.verdict == ONLY and "concurrency" in e.condition
+
+
+def test_real_servers_pair_sql_rows_per_model_and_query():
+    """sql rows are paired like redis's: per model and query, each concurrency
+    against the sequential row of the same query (point gains 3x at 10 and
+    loses at 100; range gains 2x), never across queries or models."""
+    def add(g):
+        for model, seq in (("coroutine", 1e9), ("thread", 2e9)):
+            g.add(f"sql/{model}/query:point/mode:sequential/concurrency:1", seq, {"requests": 1e3})
+            g.add(f"sql/{model}/query:point/mode:concurrent/concurrency:10", seq / 3, {"requests": 1e3})
+            g.add(f"sql/{model}/query:point/mode:concurrent/concurrency:100", seq * 2, {"requests": 1e3})
+            g.add(f"sql/{model}/query:range/mode:sequential/concurrency:1", seq * 4, {"requests": 1e3})
+            g.add(f"sql/{model}/query:range/mode:concurrent/concurrency:10", seq * 2, {"requests": 1e3})
+    e = verdict_of(12, add)
+    ratios = sorted(round(f.value, 2) for f in e.figures if f.passed is not None)
+    assert ratios == pytest.approx([0.5, 0.5, 2.0, 2.0, 3.0, 3.0], rel=0.1)
     assert e.verdict == ONLY and "concurrency" in e.condition
 
 

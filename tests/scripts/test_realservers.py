@@ -1,5 +1,5 @@
-"""The real-server benches (bench_redis, bench_http): a smoke run of every
-model against the private redis-server / nginx gives verified rows (or skips
+"""The real-server benches (bench_redis, bench_http, bench_sql): a smoke run of every
+model against the private redis-server / nginx / mariadbd gives verified rows (or skips
 with a reason), and no server process or temp dir outlives the bench -- after
 a normal exit, and after the bench is killed (PR_SET_PDEATHSIG).
 
@@ -19,7 +19,7 @@ import pytest
 
 from conftest import REPO, TEST_BUILD
 
-BENCHES = ("redis", "http")
+BENCHES = ("redis", "http", "sql")
 SMOKE_TIMEOUT_S = 120
 GONE_TIMEOUT_S = 10
 # "switchyard: redis-server pid 123 on 127.0.0.1:4567 in /tmp/switchyard-redis-..., pinned ..."
@@ -167,6 +167,6 @@ def test_a_killed_bench_takes_its_server_along(name):
 
 def test_server_packages_are_installed_unless_no_peers():
     from sylib import deps
-    for pkg in ("redis-server", "nginx", "wrk"):
+    for pkg in ("redis-server", "nginx", "mariadb-server", "wrk"):
         assert pkg in deps.packages_for("run") and pkg in deps.packages_for("test")
         assert pkg not in deps.packages_for("run", peers=False)
