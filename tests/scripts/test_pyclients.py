@@ -6,19 +6,16 @@ Pure parts without a server: the split of requests, the reply checks, the
 SQL plan and checksum (against a fake cursor), the command lines (bad
 arguments: one line, exit 2; a refused port: one line, exit 1). End to end:
 each bench's smoke py_ rows against its private server (the C++ side stored
-the keys and wrote the files, so a Python client that computed them
-differently fails there), a fake client proving that a wrong count or a
-failing client fails the row with its reason, and py_aiomysql against a
-private mariadbd when one can be started here. Skips say why.
+the keys, wrote the files and loaded the table, and computes the checksum a
+row must reach, so a Python client that computed them differently fails
+there), a fake client proving that a wrong count or a
+failing client fails the row with its reason. Skips say why.
 """
 import asyncio
 import json
-import os
-import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -101,15 +98,21 @@ def test_http_checks_status_length_chunking_and_every_byte():
     assert py_aiohttp.check(200, ok, bytes(bad), want) == "body differs near byte 700"
 
 
-def test_sql_ranges_stay_in_the_table_and_plans_match_the_rows():
-    for n in range(0, 5000, 7):
-        s = py_aiomysql.range_start(n)
-        assert 1 <= s and s + py_aiomysql.RANGE - 1 <= py_aiomysql.ROWS
-        assert 1 <= py_aiomysql.point_id(n) <= py_aiomysql.ROWS
-    args, rows = py_aiomysql.plan("range", 3)
-    assert args == (301, 400) and [r[0] for r in rows] == list(range(301, 401))
-    assert py_aiomysql.plan("point", 10_000) == ((1,), [py_aiomysql.row(1)])
-    assert py_aiomysql.plan("insert", 0) == (py_aiomysql.row(1)[1:], [])
+def test_sql_keys_ranges_and_rows_follow_benches_sql_cpp():
+    # sql.cpp: key(n) = (n * 7919) % 10000; a range starts at key % 9901
+    assert [py_aiomysql.key("point", n) for n in (0, 1, 2)] == [0, 7919, 5838]
+    assert py_aiomysql.key("range", 1) == 7919 and py_aiomysql.key("range", 2) == 5838
+    assert py_aiomysql.key("range", 3) == 3757 and py_aiomysql.key("range", 4) == 1676
+    assert py_aiomysql.key("range", 5) == 9595 % 9901
+    for n in range(0, 20000, 7):
+        s = py_aiomysql.key("range", n)
+        assert 0 <= s and s + py_aiomysql.RANGE - 1 < py_aiomysql.ROWS
+    # mariadb.hpp: row_v = id * 2654435761 % 1000000007, s = 16 letters
+    assert py_aiomysql.row(1) == (1, 2654435761 % 1_000_000_007, "hu" * 8)
+    assert py_aiomysql.row_s(0) == "an" * 8
+    args, rows = py_aiomysql.plan("range", 1)
+    assert args == (7919, 8018) and [r[0] for r in rows] == list(range(7919, 8019))
+    assert py_aiomysql.plan("insert", 1, client=3) == ((3, py_aiomysql.row_v(7919)), [])
 
 
 class FakeCursor:
@@ -133,7 +136,7 @@ class FakeCursor:
         lo, hi = (args[0], args[0]) if len(args) == 1 else args
         self.rows = [list(py_aiomysql.row(i)) for i in range(lo, hi + 1)]
         if self.n == self.corrupt:
-            self.rows[0][2] += 1
+            self.rows[0][1] += 1
         self.rowcount = len(self.rows)
 
     async def fetchall(self):
@@ -162,13 +165,13 @@ class FakePool:
 @pytest.mark.parametrize("query", py_aiomysql.QUERIES)
 def test_sql_client_checksum_and_rows_against_a_fake_cursor(query):
     t = pyclient.Tally(extra={"rows": 0})
-    asyncio.run(py_aiomysql.client(FakePool(FakeCursor()), query, 40, 30, t))
+    asyncio.run(py_aiomysql.client(FakePool(FakeCursor()), query, 2, 40, 30, t))
     assert (t.requests, t.errors) == (30, 0)
     assert t.checksum == py_aiomysql.expected_checksum(query, 40, 30) > 0
     assert t.extra["rows"] == 30 * (py_aiomysql.RANGE if query == "range" else 1)
     if query != "insert":
         bad = pyclient.Tally(extra={"rows": 0})
-        asyncio.run(py_aiomysql.client(FakePool(FakeCursor(corrupt=5)), query, 40, 30, bad))
+        asyncio.run(py_aiomysql.client(FakePool(FakeCursor(corrupt=5)), query, 2, 40, 30, bad))
         assert (bad.requests, bad.errors) == (29, 1) and "request 45" in bad.first_error
 
 
@@ -216,7 +219,8 @@ def first_skip(rows):
                  if r.get("error_message", "").startswith("skipped: ")), None)
 
 
-@pytest.mark.parametrize("name,peer", [("redis", "py_redis_asyncio"), ("http", "py_aiohttp")])
+@pytest.mark.parametrize("name,peer", [("redis", "py_redis_asyncio"), ("http", "py_aiohttp"),
+                                       ("sql", "py_aiomysql")])
 def test_bench_rows_are_verified_against_the_private_server(name, peer):
     rows, _ = bench_smoke(name, f"^{name}/{peer}/")
     assert rows, f"no {name}/{peer} row registered"
@@ -272,61 +276,3 @@ def test_a_client_that_cannot_run_fails_its_row_with_its_stderr_line(tmp_path):
 def test_no_peers_skips_the_python_rows():
     rows, _ = bench_smoke("redis", "^redis/py_", SY_NO_PEERS="1")
     assert rows and all(r["error_message"] == "skipped: --no-peers" for r in rows)
-
-
-# ---- py_aiomysql against a private mariadbd -------------------------------------------
-
-MARIADB_READY_S = 20
-
-
-@pytest.fixture(scope="module")
-def mariadb(tmp_path_factory):
-    """A private mariadbd with `switchyard.items` filled as py_aiomysql expects."""
-    for tool in ("mariadb-install-db", "mariadbd", "mariadb"):
-        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
-            pytest.skip(f"{tool} not installed (apt-get install mariadb-server)")
-    d = tmp_path_factory.mktemp("mariadb")
-    user = ["--user=root"] if os.geteuid() == 0 else []
-    r = subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={d}/data",
-                        "--auth-root-authentication-method=normal", "--skip-test-db", *user],
-                       capture_output=True, text=True, timeout=MARIADB_READY_S)
-    if r.returncode != 0:
-        pytest.skip(f"mariadb-install-db failed here: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
-    port = refused_port()
-    server = subprocess.Popen(["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={d}/data",
-                               f"--port={port}", "--bind-address=127.0.0.1",
-                               f"--socket={d}/sock", "--skip-log-bin",
-                               "--innodb-buffer-pool-size=32M", *user],
-                              stdout=subprocess.DEVNULL, stderr=open(d / "server.log", "w"))
-    client = ["mariadb", "--no-defaults", "-uroot", "-h127.0.0.1", f"-P{port}"]
-    try:
-        deadline = time.monotonic() + MARIADB_READY_S
-        while subprocess.run([*client, "-e", "SELECT 1"], capture_output=True).returncode:
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.skip("mariadbd did not start: " + (d / "server.log").read_text()[-300:])
-            time.sleep(0.1)
-        rows = ",".join("({},'{}',{})".format(*py_aiomysql.row(i))
-                        for i in range(1, py_aiomysql.ROWS + 1))
-        sql = ("CREATE DATABASE switchyard; USE switchyard; " + "; ".join(py_aiomysql.SCHEMA) +
-               f"; INSERT INTO items VALUES {rows};")
-        r = subprocess.run(client, input=sql, capture_output=True, text=True, timeout=30)
-        assert r.returncode == 0, r.stderr
-        yield port
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-@pytest.mark.parametrize("query", py_aiomysql.QUERIES)
-@pytest.mark.parametrize("mode", [["--mode", "sequential"],
-                                  ["--mode", "concurrent", "--concurrency", "10"]])
-def test_aiomysql_against_a_private_mariadb(mariadb, query, mode):
-    r = run("py_aiomysql.py", "--port", str(mariadb), "--query", query, *mode,
-            "--requests", "100", "--loop", "uvloop", "--timeout", "20")
-    assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
-    assert (out["requests"], out["errors"]) == (100, 0), out
-    assert out["checksum"] == sum(py_aiomysql.expected_checksum(query, f, c)
-                                  for f, c in pyclient.shares(100, out["concurrency"]))
-    assert out["rows"] == 100 * (py_aiomysql.RANGE if query == "range" else 1)
-    assert out["elapsed_ns"] > 0
