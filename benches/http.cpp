@@ -73,11 +73,12 @@ constexpr std::uint64_t kRequestsSmallFile = 1000, kRequestsLargeFile = 200;
 constexpr std::size_t kLargeFile = 262144;
 constexpr double kFullMinTimeS = 0.1;  // 63 cases x 5 repetitions must fit 90 s
 // The Python client (runners/peers/py_aiohttp.py, aiohttp): in the default
-// run size 16384 only, sequential and the largest concurrency, on both
-// loops -- 4 rows, each a Python process, 5.3 s per bench process on a
-// loaded 2-core machine (the run's 15-minute budget). `run --full`
-// (opts().full) adds sizes 1024 and 262144 and concurrency:10, the C++
-// rows' whole sweep. Smoke: size 1024, concurrency:10.
+// run size 16384 only, sequential and the largest concurrency, on asyncio's
+// loop (py::loops) -- 2 rows, each a Python process (the run's 15-minute
+// budget: 4 rows with uvloop measured 5.3 s per bench process on a loaded
+// 2-core machine). `run --full` (opts().full) adds uvloop, sizes 1024 and
+// 262144 and concurrency:10, the C++ rows' whole sweep. Smoke: size 1024,
+// concurrency:10, both loops.
 constexpr std::size_t kPySmokeSizes[] = {1024};
 constexpr std::size_t kPySizes[] = {16384};
 constexpr int kPySmokeConcurrency[] = {10};
@@ -403,7 +404,7 @@ void register_py() {
         std::vector<std::pair<std::string, int>> modes = {{"sequential", 1}};
         for (int c : cs) modes.emplace_back("concurrent", c);
         for (const auto& [mode, c] : modes) {
-            for (const char* loop : sy::realserver::py::kLoops) {
+            for (const std::string& loop : sy::realserver::py::loops()) {
                 sy::bench::add_manual_time(
                     sy::bench::name("http", "py_aiohttp", {{"size", std::to_string(size)}, {"mode", mode},
                                                            {"concurrency", std::to_string(c)}, {"loop", loop}}),

@@ -55,10 +55,11 @@ constexpr std::uint64_t kSmokeRequests = 160, kRequests = 1600;
 constexpr double kFullMinTimeS = 0.1;  // 84 cases x 5 repetitions must fit 90 s
 // The Python client (runners/peers/py_redis_asyncio.py, redis.asyncio): in
 // the default run op:get at pipeline:1, sequential and the largest
-// concurrency, on both loops -- 4 rows, each a Python process, 7 s per bench
-// process on a loaded 2-core machine (the run's 15-minute budget). `run
-// --full` (opts().full) adds op:set, concurrency:10 and pipeline:16, the
-// C++ rows' whole sweep. Smoke: concurrency:10 instead of 100.
+// concurrency, on asyncio's loop (py::loops) -- 2 rows, each a Python
+// process (the run's 15-minute budget: 4 rows with uvloop measured 7.0 s per
+// bench process on a loaded 2-core machine). `run --full` (opts().full) adds
+// uvloop, op:set, concurrency:10 and pipeline:16, the C++ rows' whole sweep.
+// Smoke: concurrency:10 instead of 100, both loops.
 constexpr int kPySmokeConcurrency[] = {10};
 constexpr int kPyConcurrency[] = {100};
 constexpr int kPyPublicationConcurrency[] = {10, 100};
@@ -298,7 +299,7 @@ void register_py() {
             std::vector<std::pair<std::string, int>> modes = {{"sequential", 1}};
             for (int c : cs) modes.emplace_back("concurrent", c);
             for (const auto& [mode, c] : modes) {
-                for (const char* loop : sy::realserver::py::kLoops) {
+                for (const std::string& loop : sy::realserver::py::loops()) {
                     sy::bench::add_manual_time(
                         sy::bench::name("redis", "py_redis_asyncio",
                                         {{"op", what == op::get ? "get" : "set"}, {"mode", mode},

@@ -41,8 +41,8 @@
 #if SY_HAVE_MARIADB
 #include "benches/realserver/client.hpp"
 #include "benches/realserver/mariadb.hpp"
-#include "benches/realserver/pyclient.hpp"
 #endif
+#include "benches/realserver/pyclient.hpp"
 
 namespace {
 
@@ -441,10 +441,10 @@ void register_model(std::string_view model, Fn fn) {
 
 // sql/py_aiomysql/query:Q/mode:M/concurrency:C/loop:L: the C++ rows' params
 // (claim 12 pairs them alike) and the event loop. The default run: query
-// point, sequential and concurrency:10 (its C++ rows' largest), both loops
-// (the run's 15-minute budget; smoke: the same at its concurrency); `run
-// --full` or SY_SQL_FULL=1 adds the C++ rows' whole sweep (range, insert,
-// concurrency:100).
+// point, sequential and concurrency:10 (its C++ rows' largest), asyncio's
+// loop (py::loops) -- 2 rows, the run's 15-minute budget; smoke: the same
+// at its concurrency on both loops; `run --full` or SY_SQL_FULL=1 adds the
+// C++ rows' whole sweep (range, insert, concurrency:100) and uvloop (--full).
 template <class Fn>
 void register_py(Fn fn) {
     if (!sy::realserver::py::wanted()) return;
@@ -457,7 +457,7 @@ void register_py(Fn fn) {
         std::vector<std::pair<std::string, int>> modes = {{"sequential", 1}};
         for (int c : cs) modes.emplace_back("concurrent", c);
         for (const auto& [mode, c] : modes)
-            for (const char* loop : {"asyncio", "uvloop"})
+            for (const std::string& loop : sy::realserver::py::loops())
                 sy::bench::add_manual_time(
                     sy::bench::name("sql", "py_aiomysql",
                                     {{"query", query_name(q)}, {"mode", mode}, {"concurrency", std::to_string(c)},

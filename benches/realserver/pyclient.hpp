@@ -42,7 +42,14 @@ namespace sy::realserver::py {
 constexpr const char* kPython = "/usr/bin/python3";
 constexpr double kRunTimeoutS = 60;   // one client run, start-up included; the program's own bound
 constexpr double kExitTimeoutS = 5;   // from its JSON line to its exit
-constexpr const char* kLoops[] = {"asyncio", "uvloop"};
+
+// The event loops a case runs on: asyncio's default loop (the tutorial's)
+// in the default run, and uvloop as well under `run --full` and in the smoke
+// (which checks both paths): the default run's 15-minute budget.
+inline std::vector<std::string> loops() {
+    if (sy::bench::opts().full || sy::bench::opts().size == sy::bench::tier::smoke) return {"asyncio", "uvloop"};
+    return {"asyncio"};
+}
 
 // runners/peers: $SY_PEERS_DIR (set by the driver), else the source tree's.
 inline std::string peers_dir() {
