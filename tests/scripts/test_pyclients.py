@@ -16,12 +16,13 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from conftest import REPO, one_line_error
-from test_realservers import bench_env, bench_exe, processes_in
+from test_realservers import bench_env, bench_exe, processes_in, wait_gone
 
 PEERS = REPO / "runners" / "peers"
 sys.path.insert(0, str(PEERS))
@@ -276,3 +277,37 @@ def test_a_client_that_cannot_run_fails_its_row_with_its_stderr_line(tmp_path):
 def test_no_peers_skips_the_python_rows():
     rows, _ = bench_smoke("redis", "^redis/py_", SY_NO_PEERS="1")
     assert rows and all(r["error_message"] == "skipped: --no-peers" for r in rows)
+
+
+HANGING_CLIENT_S = 60    # longer than the test waits: only the bench's death can end it
+
+
+def test_a_killed_bench_takes_its_hanging_python_client_with_it(tmp_path):
+    """The client is a sy::child_process: PR_SET_PDEATHSIG kills it with the
+    bench. The fake client hangs, so nothing else would end it in time."""
+    (tmp_path / "py_redis_asyncio.py").write_text(
+        f"import time\ntime.sleep({HANGING_CLIENT_S})\n")
+    exe = bench_exe("redis")
+    bench = subprocess.Popen([str(exe), "--benchmark_filter=^redis/py_redis_asyncio/.*sequential"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             env=bench_env(SY_PEERS_DIR=str(tmp_path)))
+    try:
+        deadline = time.monotonic() + BENCH_TIMEOUT_S
+        clients = []
+        while not clients and bench.poll() is None and time.monotonic() < deadline:
+            clients = processes_in(str(tmp_path / "py_redis_asyncio.py"))
+            time.sleep(0.02)
+        if not clients:
+            bench.kill()
+            _, err = bench.communicate()
+            if "skipped: " in err:
+                pytest.skip(err.strip().splitlines()[-1])
+            pytest.fail(f"no client process appeared (exit {bench.returncode}): {err[-1000:]}")
+        pid = int(clients[0].split(":")[0])
+        bench.kill()
+        bench.communicate()
+        assert wait_gone(pid), f"client {pid} outlived its killed bench"
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+            bench.communicate()
