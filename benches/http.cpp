@@ -51,6 +51,7 @@
 #include "benches/common/models.hpp"
 #include "benches/realserver/client.hpp"
 #include "benches/realserver/process.hpp"
+#include "benches/realserver/pyclient.hpp"
 
 namespace {
 
@@ -71,6 +72,17 @@ constexpr std::uint64_t kSmokeRequests = 100;
 constexpr std::uint64_t kRequestsSmallFile = 1000, kRequestsLargeFile = 200;
 constexpr std::size_t kLargeFile = 262144;
 constexpr double kFullMinTimeS = 0.1;  // 63 cases x 5 repetitions must fit 90 s
+// The Python client (runners/peers/py_aiohttp.py, aiohttp): in the default
+// run size 16384 only, sequential and the largest concurrency, on asyncio's
+// loop (py::loops) -- 2 rows, each a Python process (the run's 15-minute
+// budget: 4 rows with uvloop measured 5.3 s per bench process on a loaded
+// 2-core machine). `run --full` (opts().full) adds uvloop, sizes 1024 and
+// 262144 and concurrency:10, the C++ rows' whole sweep. Smoke: size 1024,
+// concurrency:10, both loops.
+constexpr std::size_t kPySmokeSizes[] = {1024};
+constexpr std::size_t kPySizes[] = {16384};
+constexpr int kPySmokeConcurrency[] = {10};
+constexpr int kPyConcurrency[] = {100};
 // The wrk cross-check: one configuration.
 constexpr std::size_t kWrkSize = 16384;
 constexpr int kWrkConcurrency = 10;
@@ -366,6 +378,43 @@ void register_model(std::string_view model, Fn fn) {
     }
 }
 
+// The Python client: the same requests, file and checks as http_case, in a
+// child process (benches/realserver/pyclient.hpp).
+void py_case(benchmark::State& state, std::size_t size, int concurrency, const std::string& loop) {
+    const nginx_server* s = server(state);
+    if (!s) return;
+    sy::realserver::py::run_case(
+        state, s->srv, "py_aiohttp.py",
+        {"--size", std::to_string(size), "--mode", concurrency == 1 ? "sequential" : "concurrent",
+         "--concurrency", std::to_string(concurrency), "--requests", std::to_string(requests(size))},
+        loop, {requests(size), requests(size) * size}, "aiohttp", "python3-aiohttp");
+    if (!state.error_occurred())
+        state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(requests(size) * size));
+}
+
+// http/py_aiohttp/size:S/mode:M/concurrency:C/loop:L: the C++ rows' params
+// (claim 12 pairs them alike) and the event loop.
+void register_py() {
+    if (!sy::realserver::py::wanted()) return;
+    const bool publication = sy::bench::opts().full;
+    const std::vector<std::size_t> sizes = pick(v(kPySmokeSizes), v(kPySizes), publication ? v(kSizes) : v(kPySizes));
+    const std::vector<int> cs = pick(v(kPySmokeConcurrency), v(kPyConcurrency),
+                                     publication ? v(kConcurrency) : v(kPyConcurrency));
+    for (std::size_t size : sizes) {
+        std::vector<std::pair<std::string, int>> modes = {{"sequential", 1}};
+        for (int c : cs) modes.emplace_back("concurrent", c);
+        for (const auto& [mode, c] : modes) {
+            for (const std::string& loop : sy::realserver::py::loops()) {
+                sy::bench::add_manual_time(
+                    sy::bench::name("http", "py_aiohttp", {{"size", std::to_string(size)}, {"mode", mode},
+                                                           {"concurrency", std::to_string(c)}, {"loop", loop}}),
+                    [size, c, loop](benchmark::State& st) { py_case(st, size, c, loop); })
+                    ->Iterations(1);
+            }
+        }
+    }
+}
+
 }  // namespace
 
 SY_WORKLOAD(http) {
@@ -376,4 +425,5 @@ SY_WORKLOAD(http) {
                                                                {"concurrency", std::to_string(kWrkConcurrency)}}),
                                wrk_case)
         ->Iterations(1);
+    register_py();
 }

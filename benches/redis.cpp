@@ -35,6 +35,7 @@
 #include "benches/common/models.hpp"
 #include "benches/realserver/client.hpp"
 #include "benches/realserver/process.hpp"
+#include "benches/realserver/pyclient.hpp"
 
 namespace {
 
@@ -52,6 +53,17 @@ constexpr int kPipelines[] = {1, 16};
 // 100 x 16, so that every client makes whole batches).
 constexpr std::uint64_t kSmokeRequests = 160, kRequests = 1600;
 constexpr double kFullMinTimeS = 0.1;  // 84 cases x 5 repetitions must fit 90 s
+// The Python client (runners/peers/py_redis_asyncio.py, redis.asyncio): in
+// the default run op:get at pipeline:1, sequential and the largest
+// concurrency, on asyncio's loop (py::loops) -- 2 rows, each a Python
+// process (the run's 15-minute budget: 4 rows with uvloop measured 7.0 s per
+// bench process on a loaded 2-core machine). `run --full` (opts().full) adds
+// uvloop, op:set, concurrency:10 and pipeline:16, the C++ rows' whole sweep.
+// Smoke: concurrency:10 instead of 100, both loops.
+constexpr int kPySmokeConcurrency[] = {10};
+constexpr int kPyConcurrency[] = {100};
+constexpr int kPyPublicationConcurrency[] = {10, 100};
+constexpr int kPyPipelines[] = {1};
 
 enum class op { get, set };
 
@@ -259,9 +271,52 @@ void register_model(std::string_view model, Fn fn) {
     }
 }
 
+// The Python client: the same requests, keys and checks as redis_case, in a
+// child process (benches/realserver/pyclient.hpp).
+void py_case(benchmark::State& state, op what, int concurrency, int pipeline, const std::string& loop) {
+    const redis_server* s = server(state);
+    if (!s) return;
+    const bool sequential = concurrency == 1;
+    sy::realserver::py::run_case(
+        state, s->srv, "py_redis_asyncio.py",
+        {"--op", what == op::get ? "get" : "set", "--mode", sequential ? "sequential" : "concurrent",
+         "--concurrency", std::to_string(concurrency), "--requests", std::to_string(requests()),
+         "--pipeline", std::to_string(pipeline)},
+        loop, {requests(), requests() * kValueSize}, "redis.asyncio", "python3-redis");
+}
+
+// redis/py_redis_asyncio/op:O/mode:M/concurrency:C/pipeline:P/loop:L: the
+// C++ rows' params (claim 12 pairs them alike) and the event loop.
+void register_py() {
+    if (!sy::realserver::py::wanted()) return;
+    const bool publication = sy::bench::opts().full;
+    const std::vector<int> cs = pick(v(kPySmokeConcurrency), v(kPyConcurrency),
+                                     publication ? v(kPyPublicationConcurrency) : v(kPyConcurrency));
+    const std::vector<op> ops = publication ? std::vector<op>{op::get, op::set} : std::vector<op>{op::get};
+    const std::vector<int> pipelines = publication ? v(kPipelines) : v(kPyPipelines);
+    for (op what : ops) {
+        for (int p : pipelines) {
+            std::vector<std::pair<std::string, int>> modes = {{"sequential", 1}};
+            for (int c : cs) modes.emplace_back("concurrent", c);
+            for (const auto& [mode, c] : modes) {
+                for (const std::string& loop : sy::realserver::py::loops()) {
+                    sy::bench::add_manual_time(
+                        sy::bench::name("redis", "py_redis_asyncio",
+                                        {{"op", what == op::get ? "get" : "set"}, {"mode", mode},
+                                         {"concurrency", std::to_string(c)}, {"pipeline", std::to_string(p)},
+                                         {"loop", loop}}),
+                        [what, c, p, loop](benchmark::State& st) { py_case(st, what, c, p, loop); })
+                        ->Iterations(1);
+                }
+            }
+        }
+    }
+}
+
 }  // namespace
 
 SY_WORKLOAD(redis) {
     sy::bench::for_each_task_model([&]<class R>() { register_model(R::name, &redis_case<R>); });
     sy::bench::for_each_callback_model([&]<class R>() { register_model(R::name, &redis_case<R>); });
+    register_py();
 }

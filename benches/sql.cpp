@@ -42,6 +42,7 @@
 #include "benches/realserver/client.hpp"
 #include "benches/realserver/mariadb.hpp"
 #endif
+#include "benches/realserver/pyclient.hpp"
 
 namespace {
 
@@ -395,6 +396,23 @@ void sql_case(benchmark::State& state, query q, int concurrency) {
         threads.publish(state);
     });
 }
+// The Python client (runners/peers/py_aiomysql.py, aiomysql): the same
+// queries, keys and checks as sql_case, in a child process
+// (benches/realserver/pyclient.hpp); its checksum must be the one the C++
+// clients of the case compute (sql_client::expected).
+void py_case(benchmark::State& state, query q, int concurrency, const std::string& loop) {
+    const rs::mariadb_server* s = server(state);
+    if (!s) return;
+    const std::uint64_t each = requests() / std::uint64_t(concurrency);
+    std::uint64_t want = 0;
+    for (int i = 0; i < concurrency; ++i) want += sql_client(q, i, each, false).expected();
+    sy::realserver::py::run_case(
+        state, s->srv, "py_aiomysql.py",
+        {"--query", query_name(q), "--mode", concurrency == 1 ? "sequential" : "concurrent", "--concurrency",
+         std::to_string(concurrency), "--requests", std::to_string(requests()), "--user", rs::kSqlUser, "--db",
+         rs::kSqlDatabase},
+        loop, {requests(), want}, "aiomysql", "python3-aiomysql");
+}
 #endif  // SY_HAVE_MARIADB
 
 template <class T, std::size_t N>
@@ -420,17 +438,49 @@ void register_model(std::string_view model, Fn fn) {
     }
 }
 
+// sql/py_aiomysql/query:Q/mode:M/concurrency:C/loop:L: the C++ rows' params
+// (claim 12 pairs them alike) and the event loop. The default run: query
+// point, sequential and concurrency:10 (its C++ rows' largest), asyncio's
+// loop (py::loops) -- 2 rows, the run's 15-minute budget; smoke: the same
+// at its concurrency on both loops; `run --full` or SY_SQL_FULL=1 adds the
+// C++ rows' whole sweep (range, insert, concurrency:100) and uvloop (--full).
+template <class Fn>
+void register_py(Fn fn) {
+    if (!sy::realserver::py::wanted()) return;
+    const bool more = sy::bench::opts().full || (extended() && sy::bench::opts().size != sy::bench::tier::smoke);
+    const std::vector<int> cs = more ? pick(v(kSmokeConcurrency), v(kExtendedConcurrency), v(kExtendedConcurrency))
+                                     : pick(v(kSmokeConcurrency), v(kConcurrency), v(kConcurrency));
+    std::vector<query> qs = {query::point};
+    if (more) qs.insert(qs.end(), {query::range, query::insert});
+    for (query q : qs) {
+        std::vector<std::pair<std::string, int>> modes = {{"sequential", 1}};
+        for (int c : cs) modes.emplace_back("concurrent", c);
+        for (const auto& [mode, c] : modes)
+            for (const std::string& loop : sy::realserver::py::loops())
+                sy::bench::add_manual_time(
+                    sy::bench::name("sql", "py_aiomysql",
+                                    {{"query", query_name(q)}, {"mode", mode}, {"concurrency", std::to_string(c)},
+                                     {"loop", loop}}),
+                    [fn, q, c = c, loop](benchmark::State& st) { fn(st, q, c, loop); })
+                    ->Iterations(1);
+    }
+}
+
 }  // namespace
 
 SY_WORKLOAD(sql) {
 #if SY_HAVE_MARIADB
     sy::bench::for_each_task_model([&]<class R>() { register_model(R::name, &sql_case<R>); });
     sy::bench::for_each_callback_model([&]<class R>() { register_model(R::name, &sql_case<R>); });
+    register_py(&py_case);
 #else
     auto skipped = [](benchmark::State& st, query, int) {
         sy::bench::skip(st, "built without Connector/C (apt install libmariadb-dev, then reconfigure)");
     };
     sy::bench::for_each_task_model([&]<class R>() { register_model(R::name, skipped); });
     sy::bench::for_each_callback_model([&]<class R>() { register_model(R::name, skipped); });
+    register_py([](benchmark::State& st, query, int, const std::string&) {
+        sy::bench::skip(st, "built without Connector/C (apt install libmariadb-dev, then reconfigure)");
+    });
 #endif
 }

@@ -39,6 +39,12 @@ UVLOOP_PARTS = {"node": "at least 2x node", "py_gevent": "at least 2x gevent",
                 "go": "about as fast as Go", "go_gomaxprocs1": "about as fast as Go"}
 SERVERS = ("redis", "http", "sql")
 SERVER_PAIR_IGNORES = ("mode", "concurrency")
+# The tutorial's Python libraries as clients of the same servers (rows
+# <server>/<peer>/.../loop:asyncio|uvloop, runners/peers/py_*.py): claim 12
+# lists them beside the C++ models and gives them a part of their own.
+PY_CLIENTS = {"py_redis_asyncio": "redis.asyncio", "py_aiohttp": "aiohttp",
+              "py_aiomysql": "aiomysql"}
+SERVER_PARTS = ("C++ models", "Python libraries")
 
 MAX_MD_FIGURES = 20          # figures listed per claim in claims.md before "... N more"
 TERMINAL_FIGURES = 2         # figures per claim in the terminal table

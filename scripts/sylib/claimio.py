@@ -8,9 +8,9 @@ from __future__ import annotations
 import statistics
 
 from . import tidy
-from .claimbase import (GO_PEERS, SERVER_PAIR_IGNORES, SERVERS, UVLOOP_PARTS, UVLOOP_PEERS,
-                        UVLOOPS, Est, Limits, Measured, absent, case, combine, counter, est,
-                        ratio, rows)
+from .claimbase import (GO_PEERS, PY_CLIENTS, SERVER_PAIR_IGNORES, SERVER_PARTS, SERVERS,
+                        UVLOOP_PARTS, UVLOOP_PEERS, UVLOOPS, Est, Limits, Measured, absent, case,
+                        combine, counter, est, ratio, rows)
 from .tidy import Results
 
 
@@ -61,6 +61,12 @@ def measure_uvloop(res: Results, t: Limits) -> Measured:
     return m
 
 
+def server_config(b) -> tuple:
+    """What a concurrent row is compared at, whoever the client is: its params
+    but the model's, the mode and the event loop (a Python client's)."""
+    return tuple(sorted((k, p) for k, p in b.params.items() if k not in ("mode", "loop")))
+
+
 def measure_real_servers(res: Results, t: Limits) -> Measured:
     m = Measured()
     for server in SERVERS:
@@ -77,6 +83,7 @@ def measure_real_servers(res: Results, t: Limits) -> Measured:
                 sequential[key] = v
             elif b.params.get("mode") == "concurrent":
                 concurrent.setdefault(key, []).append((b, v))
+        found = []
         for key, pairs in concurrent.items():
             if key not in sequential:
                 continue
@@ -85,13 +92,33 @@ def measure_real_servers(res: Results, t: Limits) -> Measured:
                 label = b.label(skip=("mode",))
                 if (gain := ratio(conc, seq)) is None:
                     continue
-                m.cases.append(case(f"{label} concurrent over sequential requests/s",
-                                    {"server": server, "model": b.model,
-                                     "concurrency": b.params.get("concurrency")},
-                                    gain, "x", (">=", t["min_gain"])))
+                python = b.model in PY_CLIENTS
+                if python:
+                    label = f"{label} (Python {PY_CLIENTS[b.model]})"
+                found.append((b, case(f"{label} concurrent over sequential requests/s",
+                                      {"server": server, "model": b.model,
+                                       "client": "python" if python else "c++",
+                                       "concurrency": b.params.get("concurrency")},
+                                      gain, "x", (">=", t["min_gain"]))))
+        m.cases += beside(found)
     if not m.cases:
         return Measured(missing="no redis|http|sql/<model>/mode:sequential and mode:concurrent "
                                 "pair with the counter requests")
+    if any(c.attrs["client"] == "python" for c in m.cases):
+        for c in m.cases:
+            c.attrs["part"] = SERVER_PARTS[c.attrs["client"] == "python"]
     return m
 
 
+def beside(found: list) -> list:
+    """One server's cases in the order the evidence lists them: the
+    configurations a Python library ran first, its rows leading the C++
+    models of the same configuration; then the rest, as the rows came."""
+    py_configs = [server_config(b) for b, _ in found if b.model in PY_CLIENTS]
+    first = list(dict.fromkeys(py_configs))
+
+    def order(item):
+        b, _ = item
+        cfg = server_config(b)
+        return (first.index(cfg) if cfg in first else len(first), b.model not in PY_CLIENTS)
+    return [c for _, c in sorted(found, key=order)]

@@ -194,12 +194,18 @@ CLAIMS = (
           "Async I/O against real servers (Redis, HTTP, MariaDB) improves throughput over "
           "sequential calls.",
           "N concurrent requests reach ≥ {min_gain:g}× the requests/s of sequential calls",
-          "redis|http|sql/<model>/mode:sequential|concurrent/... (paired on model and every other "
-          "param but concurrency) counter requests; requests/s = requests / real_time",
+          "redis|http|sql/<model>/mode:sequential|concurrent/... (paired on model and every "
+          "other param but concurrency) counter requests; requests/s = requests / real_time; "
+          "the tutorial's Python libraries as clients of the same servers, listed beside the "
+          "C++ models at the same configuration, a part of their own: "
+          "redis/py_redis_asyncio/.../loop:asyncio|uvloop, http/py_aiohttp/.../loop:L, "
+          "sql/py_aiomysql/.../loop:L",
           "--filter '^(redis|http|sql)/'", measure_real_servers,
           (Split("server", phrases={"redis": "talking to Redis",
                                     "http": "talking to an HTTP server",
                                     "sql": "talking to MariaDB"}),
+           Split("client", phrases={"c++": "the client is a C++ model",
+                                    "python": "the client is a Python library"}),
            Split("concurrency"), Split("model")),
           ("redis", "http", "sql")),
     Claim(13, "async_iter", "async iterators only add syntax",

@@ -28,9 +28,11 @@ GATE = ["valgrind"]
 # the real servers of the redis, http and sql workloads (plus wrk, their HTTP
 # cross-check), for `run` and `test` unless --no-peers. nodejs may come from
 # another apt repository (e.g. nodesource): any installed `nodejs` package
-# will do.
+# will do. The Python clients of those servers (runners/peers/py_redis_asyncio.py,
+# py_aiohttp.py, py_aiomysql.py: the tutorial's libraries) come from apt too.
 PEERS = ["python3-uvloop", "python3-gevent", "nodejs", "golang-go",
-         "redis-server", "nginx", "mariadb-server", "wrk"]
+         "redis-server", "nginx", "mariadb-server", "wrk",
+         "python3-redis", "python3-aiohttp", "python3-aiomysql"]
 
 
 def packages_for(command: str, *, peers: bool = True) -> list[str]:

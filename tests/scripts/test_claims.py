@@ -631,3 +631,64 @@ def test_every_claim_names_charts_that_plot_draws():
     for c in claims.CLAIMS:
         assert c.charts, f"claim {c.id} has no chart"
         assert set(c.charts) <= names, f"claim {c.id}: unknown chart {set(c.charts) - names}"
+
+
+def py_client_rows(cpp_gain, py_gain):
+    """Claim 12 with the tutorial's Python clients beside two C++ models: a
+    configuration both ran (op:get pipeline:1 concurrency:100) and one only
+    the C++ models ran (pipeline:16)."""
+    def add(g):
+        for model, gain, loops in (("coroutine", cpp_gain, [None]), ("thread", cpp_gain, [None]),
+                                   ("py_redis_asyncio", py_gain, ["asyncio", "uvloop"])):
+            for loop in loops:
+                tail = f"/loop:{loop}" if loop else ""
+                for p in ("1", "16") if loop is None else ("1",):
+                    seq = f"redis/{model}/op:get/mode:sequential/concurrency:1/pipeline:{p}{tail}"
+                    conc = f"redis/{model}/op:get/mode:concurrent/concurrency:100/pipeline:{p}{tail}"
+                    g.add(seq, 1e9, {"requests": 1e3})
+                    g.add(conc, 1e9 / gain, {"requests": 1e3})
+        g.add("http/py_aiohttp/size:16384/mode:sequential/concurrency:1/loop:uvloop", 1e9,
+              {"requests": 1e3})
+        g.add("http/py_aiohttp/size:16384/mode:concurrent/concurrency:100/loop:uvloop",
+              1e9 / py_gain, {"requests": 1e3})
+    return add
+
+
+def test_real_servers_pair_the_python_clients_per_loop_and_list_them_first_beside_the_models():
+    e = verdict_of(12, py_client_rows(cpp_gain=5.0, py_gain=3.0))
+    judged = [f for f in e.figures if f.passed is not None]
+    texts = [f.what for f in judged]
+    # 2 C++ models x 2 pipelines + 2 loops of redis.asyncio + 1 of aiohttp
+    assert len(judged) == 7 and all(f.passed for f in judged), texts
+    py = [t for t in texts if "Python" in t]
+    assert py == ["py_redis_asyncio op:get concurrency:100 pipeline:1 loop:asyncio "
+                  "(Python redis.asyncio) concurrent over sequential requests/s",
+                  "py_redis_asyncio op:get concurrency:100 pipeline:1 loop:uvloop "
+                  "(Python redis.asyncio) concurrent over sequential requests/s",
+                  "py_aiohttp size:16384 concurrency:100 loop:uvloop "
+                  "(Python aiohttp) concurrent over sequential requests/s"]
+    # the redis.asyncio rows lead the C++ models of their configuration
+    # (pipeline:1), which come before the configuration only C++ ran
+    redis = [t for t in texts if "aiohttp" not in t]
+    assert [("Python" in t, "pipeline:1 " in t) for t in redis] == \
+        [(True, True)] * 2 + [(False, True)] * 2 + [(False, False)] * 2
+    assert [f.value for f in judged if "Python" in f.what] == pytest.approx([3.0] * 3, rel=0.1)
+    assert [p.name for p in e.parts] == ["Python libraries", "C++ models"]
+    assert all(p.verdict == HOLDS for p in e.parts)
+
+
+def test_real_servers_python_clients_that_gain_nothing_make_the_client_the_condition():
+    e = verdict_of(12, py_client_rows(cpp_gain=5.0, py_gain=1.0))
+    assert e.verdict == ONLY and e.condition == "the client is a C++ model", e.condition
+    parts = {p.name: p.verdict for p in e.parts}
+    assert parts == {"C++ models": HOLDS, "Python libraries": REFUTED}
+
+
+def test_real_servers_without_python_rows_have_no_parts():
+    """Results from before the Python clients render as before: no parts."""
+    def add(g):
+        g.add("redis/thread/op:get/mode:sequential/concurrency:1/pipeline:1", 1e9, {"requests": 1e3})
+        g.add("redis/thread/op:get/mode:concurrent/concurrency:10/pipeline:1", 1e9 / 5,
+              {"requests": 1e3})
+    e = verdict_of(12, add)
+    assert e.verdict == HOLDS and e.parts == []
