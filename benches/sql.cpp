@@ -442,12 +442,12 @@ void register_model(std::string_view model, Fn fn) {
 // (claim 12 pairs them alike) and the event loop. The default run: query
 // point, sequential and concurrency:10 (its C++ rows' largest), asyncio's
 // loop (py::loops) -- 2 rows, the run's 15-minute budget; smoke: the same
-// at its concurrency on both loops; `run --full` or SY_SQL_FULL=1 adds the
-// C++ rows' whole sweep (range, insert, concurrency:100) and uvloop (--full).
+// at its concurrency on both loops; `run --full` adds the C++ rows' whole
+// sweep (range, insert, concurrency:100) and uvloop.
 template <class Fn>
 void register_py(Fn fn) {
     if (!sy::realserver::py::wanted()) return;
-    const bool more = sy::bench::opts().full || (extended() && sy::bench::opts().size != sy::bench::tier::smoke);
+    const bool more = sy::bench::opts().full;
     const std::vector<int> cs = more ? pick(v(kSmokeConcurrency), v(kExtendedConcurrency), v(kExtendedConcurrency))
                                      : pick(v(kSmokeConcurrency), v(kConcurrency), v(kConcurrency));
     std::vector<query> qs = {query::point};
