@@ -343,12 +343,7 @@ void finish(benchmark::State& state, const std::vector<sql_client>& cs, const sy
         rows += c.rows;
         want += c.expected();
     }
-    if (total.errors > 0) {
-        if (!state.error_occurred())
-            state.SkipWithError((std::to_string(total.errors) + " error(s), first: " + total.first_error).c_str());
-        return;
-    }
-    if (state.error_occurred()) return;
+    if (!rs::no_errors(state, total)) return;
     const std::uint64_t iters = std::uint64_t(state.iterations());
     if (!sy::bench::expect_eq(state, "requests", total.requests, iters * requests())) return;
     if (!check.expect(state, "checksum", want)) return;

@@ -104,9 +104,7 @@ public:
         io_result res = 0;
         bool await_ready() {
             if (ns > 0) return false;
-            detail::poll_op now(fd, events);  // no time to wait: look once
-            res = now.attempt(&now);
-            if (res == -EAGAIN) res = kWaitTimeout;
+            res = detail::wait_fd_now(fd, events);  // no time to wait: look once
             return true;
         }
         std::coroutine_handle<> await_suspend(std::coroutine_handle<> handle) {

@@ -146,9 +146,7 @@ public:
     void wait_fd(int fd, unsigned events, std::chrono::nanoseconds timeout, F&& f) {
         const std::uint64_t ns = detail::wait_ns(timeout);
         if (ns == 0) {  // no time to wait: look once
-            detail::poll_op now(fd, events);
-            io_result r = now.attempt(&now);
-            post([f = std::forward<F>(f), r = r == -EAGAIN ? io_result(kWaitTimeout) : r]() mutable { f(r); });
+            post([f = std::forward<F>(f), r = detail::wait_fd_now(fd, events)]() mutable { f(r); });
             return;
         }
         struct node final : detail::pooled {

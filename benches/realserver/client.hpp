@@ -195,6 +195,17 @@ void callback_main(R& rt, benchmark::State& state, const sockaddr_in& addr, std:
 // ---- results ----------------------------------------------------------------------
 
 // After timing: every request answered and verified, every iteration.
+// False (the case failed, with the first error) when any request failed or
+// the case already failed.
+inline bool no_errors(benchmark::State& state, const reply_stats& total) {
+    if (total.errors > 0) {
+        if (!state.error_occurred())
+            state.SkipWithError((std::to_string(total.errors) + " error(s), first: " + total.first_error).c_str());
+        return false;
+    }
+    return !state.error_occurred();
+}
+
 // `per_request` is the checksum one verified reply adds.
 // `pinned`: server and clients ran on CPUs of their own (client_pin).
 template <class P>
@@ -202,12 +213,7 @@ void finish(benchmark::State& state, const reply_stats& setup, const std::vector
             std::uint64_t requests, std::uint64_t per_request, bool pinned) {
     reply_stats total = setup;
     for (const auto& p : protos) total.add(p.stats);
-    if (total.errors > 0) {
-        if (!state.error_occurred())
-            state.SkipWithError((std::to_string(total.errors) + " error(s), first: " + total.first_error).c_str());
-        return;
-    }
-    if (state.error_occurred()) return;
+    if (!no_errors(state, total)) return;
     const std::uint64_t iters = std::uint64_t(state.iterations());
     if (!sy::bench::expect_eq(state, "requests", total.requests, iters * requests)) return;
     if (!sy::bench::expect_eq(state, "checksum", total.checksum, iters * requests * per_request)) return;

@@ -178,6 +178,13 @@ struct poll_op : io_op {
 
 inline std::uint64_t wait_ns(std::chrono::nanoseconds d) { return d.count() > 0 ? std::uint64_t(d.count()) : 0; }
 
+// A wait with no time left looks once: the ready bits, or kWaitTimeout.
+inline io_result wait_fd_now(int fd, unsigned events) {
+    poll_op now(fd, events);
+    io_result r = poll_op::run(&now);
+    return r == -EAGAIN ? io_result(kWaitTimeout) : r;
+}
+
 // Thread/pool: poll(2) until ready or the deadline (CLOCK_MONOTONIC; EINTR
 // and an early return wait again for the rest).
 inline io_result wait_blocking(int fd, unsigned events, std::chrono::nanoseconds timeout) {
