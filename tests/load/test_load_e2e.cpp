@@ -286,8 +286,12 @@ TEST(LoadTool, OpenLoopPipelinedBothPaths) {
         EXPECT_LE(r.j["msgs"].get<double>(), kRate * r.j["duration_s"].get<double>() * 1.5 + 10) << r.out;
         EXPECT_GE(r.j["send_lag_p99_us"].get<double>(), 0);
         EXPECT_TRUE(r.j["send_lag_max_us"].is_number());
-        // A thread per connection keeps up with 3000 messages/s of 1 KiB.
-        EXPECT_EQ(r.j["saturated"], 0) << r.out;
+        // Whether 3000 messages/s keep up depends on the machine's load (CI
+        // saw an ASan build on a busy 2-core VM fall behind): only the
+        // accounting is checked here; SlowServerIsSaturated... checks the verdict.
+        EXPECT_TRUE(r.j["saturated"] == 0 || r.j["saturated"] == 1) << r.out;
+        EXPECT_EQ(r.j["samples"].get<double>(),
+                  r.j["msgs"].get<double>() + r.j["censored"].get<double>()) << r.out;
         EXPECT_GT(r.j["msgs_due"].get<double>(), 0.5 * kRate * r.j["duration_s"].get<double>()) << r.out;
     }
 }
