@@ -197,9 +197,9 @@ def draw(views, path: Path) -> bool:
     return True
 
 
-def command(dirs, out: Path, *, log=sys.stdout) -> int:
-    """`switchyard claims DIR1 DIR2 ... [--out DIR]`."""
-    views = [refrun.load(d) for d in dirs]
+def write(views, out: Path) -> list[Path]:
+    """claims-matrix.md, .html and (when there is a key ratio) .svg in `out`;
+    the files written."""
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -211,8 +211,15 @@ def command(dirs, out: Path, *, log=sys.stdout) -> int:
         atomic_write_text(files[1], to_html(views, name))
     except OSError as e:
         raise InputError(f"{out}: cannot write the claims matrix ({e.strerror})") from None
+    return files + ([chart] if drawn else [])
+
+
+def command(dirs, out: Path, *, log=sys.stdout) -> int:
+    """`switchyard claims DIR1 DIR2 ... [--out DIR]`."""
+    views = [refrun.load(d) for d in dirs]
+    files = write(views, out)
     print(f"switchyard claims: {len(views)} runs, "
           f"{len(claim_rows(views))} claim rows", file=log)
-    for f in files + ([chart] if drawn else []):
+    for f in files:
         print(f"switchyard claims: wrote {f}", file=log)
     return 0

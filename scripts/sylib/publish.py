@@ -30,7 +30,7 @@ from pathlib import Path
 
 import matplotlib
 
-from . import claims, plot, report, tidy
+from . import claims, matrix, plot, report, tidy
 from .claimbase import Figure, tally
 from .fingerprint import machine_id, short
 from .refrun import REFERENCE_FILE, REFERENCE_SCHEMA, read_reference
@@ -111,9 +111,10 @@ def _md(text) -> str:
     return str(text).replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
-def readme_block(view, rel: str) -> str:
+def readme_block(view, rel: str, runs: int = 1) -> str:
     """The README's reference-run block for one reference directory (`rel`:
-    its path from the README)."""
+    its path from the README); `runs`: how many reference runs the matrix
+    beside it (claims-matrix.md in its parent) holds."""
     fp = view.fingerprint
     facts = fp.get("facts") if isinstance(fp.get("facts"), dict) else None
     lines = [f"{REFERENCE_START} -- written by `scripts/switchyard publish`; edits here are "
@@ -127,6 +128,10 @@ def readme_block(view, rel: str) -> str:
         lines.append(f"| {c.get('id')} | {_md(c.get('title', ''))} | "
                      f"**{_md(c.get('verdict_text', c.get('verdict', '')))}** | "
                      f"{_md(evidence(c))} |")
+    parent = rel.rsplit("/", 1)[0] if "/" in rel else "."
+    lines += ["", f"Verdicts across the committed reference runs, one column per machine and "
+                  f"date ({runs} so far; `scripts/switchyard claims DIR1 DIR2 ...` draws it for "
+                  f"any runs): [claims-matrix]({parent}/{matrix.BASENAME}.md)."]
     charts = headline_names(p.stem for p in sorted((view.home / "charts").glob("*.svg")))
     if charts:
         lines += [""] + [f'<img src="{rel}/charts/{n}.svg" alt="{n} chart" width="49%">'
@@ -145,9 +150,15 @@ def splice_readme(text: str, block: str) -> str:
     return text[:at] + block + "\n\n" + text[at:]
 
 
-def newest_reference(docs: Path):
+def references(docs: Path) -> list:
+    """Every committed reference run under `docs`, oldest first."""
     views = [read_reference(p.parent) for p in Path(docs).glob(f"*/{REFERENCE_FILE}")]
-    return max(views, key=lambda v: (v.started, v.home.name)) if views else None
+    return sorted(views, key=lambda v: (v.started, v.home.name))
+
+
+def newest_reference(docs: Path):
+    views = references(docs)
+    return views[-1] if views else None
 
 
 # ---- files ---------------------------------------------------------------------------
@@ -245,11 +256,16 @@ def publish(source, docs: Path = DOCS_RESULTS, readme: Path = README, *,
         shutil.rmtree(stage, ignore_errors=True)
     print(f"switchyard publish: wrote {dest} ({len(sizes)} files, "
           f"{sum(sizes.values()) // 1024} KB of {MAX_BYTES // 1024} KB)", file=log)
-    newest = newest_reference(docs)
+    views = references(docs)
+    written = matrix.write(views, docs)
+    print(f"switchyard publish: claims matrix of {len(views)} reference run(s): "
+          + ", ".join(str(f) for f in written), file=log)
+    newest = views[-1]
     rel = Path(os.path.relpath(newest.home.resolve(), readme.resolve().parent))
     try:
         text = readme.read_text()
-        atomic_write_text(readme, splice_readme(text, readme_block(newest, rel.as_posix())))
+        atomic_write_text(readme, splice_readme(text, readme_block(newest, rel.as_posix(),
+                                                                   len(views))))
     except OSError as e:
         raise InputError(f"{readme}: cannot update the reference run block ({e.strerror})") \
             from None

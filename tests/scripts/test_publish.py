@@ -95,9 +95,14 @@ def test_the_readme_shows_the_newest_reference_run(tmp_path, site):
     new = publish.publish(run_copy(tmp_path, "new", started="2026-03-04T05:06:07+00:00",
                                    cpu="Second CPU"), docs, readme, log=null)
     old = publish.publish(run_copy(tmp_path, "old"), docs, readme, log=null)
-    assert sorted(p.name for p in docs.iterdir()) == sorted([new.name, old.name])
+    assert sorted(p.name for p in docs.iterdir() if p.is_dir()) == sorted([new.name, old.name])
     block = readme.read_text().split(publish.REFERENCE_START)[1]
     assert new.name in block and old.name not in block and "Second CPU" in block
+    # the matrix of every committed reference run, linked from the block
+    assert "(2 so far;" in block and "[claims-matrix](docs/results/claims-matrix.md)" in block
+    table = (docs / "claims-matrix.md").read_text()
+    assert "Second CPU" in table and "Fixture CPU 9000" in table
+    assert (docs / "claims-matrix.html").is_file()
 
 
 def test_over_the_size_limit_nothing_is_published(tmp_path, site, monkeypatch):
