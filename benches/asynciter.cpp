@@ -68,14 +68,14 @@ sy::async_generator<std::uint64_t> numbers(R& rt, std::uint64_t k, bool suspend)
 }
 
 template <class R>
-sy::task<std::uint64_t> next_item(R& rt, std::uint64_t i, bool suspend) {
+sy::task_t<R, std::uint64_t> next_item(R& rt, std::uint64_t i, bool suspend) {
     if (suspend) co_await rt.yield();
     co_return i;
 }
 
 // ---- the consumers: one batch of K items each ---------------------------------------
 template <class R>
-sy::task<std::uint64_t> consume(R& rt, form f, std::uint64_t k, bool suspend,
+sy::task_t<R, std::uint64_t> consume(R& rt, form f, std::uint64_t k, bool suspend,
                                 const std::vector<std::uint64_t>& list) {
     std::uint64_t sum = 0;
     if (f == form::generator) {
@@ -99,7 +99,7 @@ sy::task<std::uint64_t> consume(R& rt, form f, std::uint64_t k, bool suspend,
 }
 
 template <class R>
-sy::task<void> asynciter_main(R& rt, benchmark::State& state, form f, std::uint64_t k,
+sy::task_t<R> asynciter_main(R& rt, benchmark::State& state, form f, std::uint64_t k,
                               bool suspend, sy::bench::iteration_check& check,
                               sy::bench::thread_peak& threads) {
     std::vector<std::uint64_t> list(k);

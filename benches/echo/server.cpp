@@ -63,7 +63,7 @@ constexpr int kEpollBatch = 256;
 
 // ---- task models -------------------------------------------------------------------------
 template <class R>
-sy::task<void> serve(R& rt, int fd) {
+sy::task_t<R> serve(R& rt, int fd) {
     std::vector<char> buf(kBufSize);
     for (;;) {
         sy::io_result n = co_await rt.read(fd, buf.data(), buf.size());
@@ -79,7 +79,7 @@ done:
 }
 
 template <class R>
-sy::task<void> accept_loop(R& rt, int lfd) {
+sy::task_t<R> accept_loop(R& rt, int lfd) {
     for (;;) {
         sy::io_result fd = co_await rt.accept(lfd);
         if (fd < 0) {
@@ -95,7 +95,7 @@ sy::task<void> accept_loop(R& rt, int lfd) {
 // received chunks arrive as streams, the chunk's buffer is written back and
 // returned to the kernel's buffer ring.
 template <class R>
-sy::task<void> serve_stream(R& rt, int fd) {
+sy::task_t<R> serve_stream(R& rt, int fd) {
     auto in = rt.recv_stream(fd);
     for (bool ok = true; ok;) {
         auto it = co_await in.next();
@@ -114,7 +114,7 @@ sy::task<void> serve_stream(R& rt, int fd) {
 }
 
 template <class R>
-sy::task<void> accept_stream_loop(R& rt, int lfd) {
+sy::task_t<R> accept_stream_loop(R& rt, int lfd) {
     auto incoming = rt.accept_stream(lfd);
     for (;;) {
         auto it = co_await incoming.next();
