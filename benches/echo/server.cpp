@@ -12,7 +12,7 @@
 //                     worker; the pool has one worker per CPU of the machine
 //                     plus one that accepts, so it serves as many connections
 //                     at once as there are CPUs -- the executor's limit
-//   fiber, coroutine, coroutine_uring: a task per connection on one thread
+//   fiber, coroutine, coroutine_uring, asio: a task per connection on one thread
 //   coroutine_mt      a task per connection on one worker per CPU
 //   uring, libuv      the same steps as callbacks on the raw loop
 //   The io_uring models use what the kernel offers -- multishot accept,
@@ -452,6 +452,9 @@ int main(int argc, char** argv) {
 #endif
 #if SY_HAVE_UV
         else if (model == "libuv") run_callback_model<sy::libuv_runner>(lfd);
+#endif
+#if SY_HAVE_ASIO
+        else if (model == "asio") run_task_model<sy::asio_runner>(lfd);
 #endif
         else die("unknown or disabled model '" + model + "' (" + sy::known_models_text() +
                  ", epoll, thread_ref, libuv_ref, uring_ref)");
