@@ -24,8 +24,9 @@
 //                     blocking accept, then one std::thread per connection
 //                     looping on blocking recv/send -- what `thread` is
 //                     compared to (the seam's cost for threads)
-//   libuv_ref, uring_ref  libuv's and liburing's own echo-server shapes,
-//                     no runner (ref_libuv.cpp, ref_uring.cpp; refs.hpp)
+//   libuv_ref, uring_ref, asio_ref  libuv's, liburing's and Asio's own
+//                     echo-server shapes, no runner (ref_libuv.cpp,
+//                     ref_uring.cpp, ref_asio.cpp; refs.hpp)
 // Connections get TCP_NODELAY. RLIMIT_NOFILE is raised to its hard limit.
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -423,7 +424,7 @@ int main(int argc, char** argv) {
         else if (a == "--cpu") cpu = number(value());
         else die("unknown option '" + a + "' (usage: switchyard-echo --model M [--port P] [--cpu N])");
     }
-    if (model.empty()) die("--model is required (" + sy::known_models_text() + ", epoll, thread_ref, libuv_ref, uring_ref)");
+    if (model.empty()) die("--model is required (" + sy::known_models_text() + ", epoll, thread_ref, libuv_ref, uring_ref, asio_ref)");
     if (cpu >= 0) {
         std::string err = sy::pin_this_thread(cpu);
         if (!err.empty()) die(err);
@@ -438,6 +439,9 @@ int main(int argc, char** argv) {
 #endif
 #if SY_HAVE_URING
         else if (model == "uring_ref") sy::echo::run_uring_reference(lfd);
+#endif
+#if SY_HAVE_ASIO
+        else if (model == "asio_ref") sy::echo::run_asio_reference(lfd);
 #endif
         else if (model == "thread") run_task_model<sy::thread_runner>(lfd);
         else if (model == "pool") run_pool(lfd);
@@ -457,7 +461,7 @@ int main(int argc, char** argv) {
         else if (model == "asio") run_task_model<sy::asio_runner>(lfd);
 #endif
         else die("unknown or disabled model '" + model + "' (" + sy::known_models_text() +
-                 ", epoll, thread_ref, libuv_ref, uring_ref)");
+                 ", epoll, thread_ref, libuv_ref, uring_ref, asio_ref)");
     } catch (const std::exception& e) {
         die(e.what(), 1);
     }
