@@ -57,6 +57,15 @@
 //              fds it did not close through close(fd): they are the caller's.
 #pragma once
 
+// First, before any Asio header: Asio 1.22's config.hpp picks aligned_alloc /
+// free for its handler and frame memory only when libstdc++'s c++config.h
+// (_GLIBCXX_HAVE_ALIGNED_ALLOC) has been seen, and includes no standard
+// header itself; a translation unit that starts with an Asio header gets
+// operator new / delete instead, and the linker mixes the two (ASan:
+// alloc-dealloc-mismatch). Every file that includes Asio includes this line
+// or this header first.
+#include <cstddef>
+
 #include <asio/async_result.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/channel.hpp>

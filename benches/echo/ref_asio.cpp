@@ -12,6 +12,8 @@
 // reads stops its connection's reading (backpressure), as in the example.
 // The `asio` model's row divided by this one is the seam's cost for Asio.
 #if SY_HAVE_ASIO
+#include <cstddef>  // before Asio's headers: see runners/asio.hpp
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
