@@ -22,6 +22,7 @@
 // threads used as `os_threads`, as on every workload).
 #include <cstdint>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 #include "benches/common/bench.hpp"
@@ -51,6 +52,12 @@ constexpr const char* form_name(form f) {
     }
 }
 
+// sy::async_generator is an sy::task-family coroutine: a runner whose tasks
+// are a coroutine type of its own (asio::awaitable, which awaits only what
+// Asio knows) can neither await the generator nor be awaited inside it.
+template <class R>
+inline constexpr bool runs_sy_generator = std::is_same_v<sy::task_t<R, int>, sy::task<int>>;
+
 // ---- the producers ----------------------------------------------------------------
 template <class R>
 sy::async_generator<std::uint64_t> numbers(R& rt, std::uint64_t k, bool suspend) {
@@ -61,24 +68,26 @@ sy::async_generator<std::uint64_t> numbers(R& rt, std::uint64_t k, bool suspend)
 }
 
 template <class R>
-sy::task<std::uint64_t> next_item(R& rt, std::uint64_t i, bool suspend) {
+sy::task_t<R, std::uint64_t> next_item(R& rt, std::uint64_t i, bool suspend) {
     if (suspend) co_await rt.yield();
     co_return i;
 }
 
 // ---- the consumers: one batch of K items each ---------------------------------------
 template <class R>
-sy::task<std::uint64_t> consume(R& rt, form f, std::uint64_t k, bool suspend,
+sy::task_t<R, std::uint64_t> consume(R& rt, form f, std::uint64_t k, bool suspend,
                                 const std::vector<std::uint64_t>& list) {
     std::uint64_t sum = 0;
     if (f == form::generator) {
-        auto g = numbers(rt, k, suspend);
-        // cppcoro's `for (auto it = co_await g.begin(); it != g.end(); co_await ++it)`;
-        // GCC 12 rejects co_await in a for statement's increment, so spelled as a while.
-        auto it = co_await g.begin();
-        while (it != g.end()) {
-            sum += *it;
-            co_await ++it;
+        if constexpr (runs_sy_generator<R>) {  // else the row is a skip (registration)
+            auto g = numbers(rt, k, suspend);
+            // cppcoro's `for (auto it = co_await g.begin(); it != g.end(); co_await ++it)`;
+            // GCC 12 rejects co_await in a for statement's increment, so spelled as a while.
+            auto it = co_await g.begin();
+            while (it != g.end()) {
+                sum += *it;
+                co_await ++it;
+            }
         }
     } else if (f == form::await_loop) {
         for (std::uint64_t i = 0; i < k; ++i) sum += co_await next_item(rt, i, suspend);
@@ -92,7 +101,7 @@ sy::task<std::uint64_t> consume(R& rt, form f, std::uint64_t k, bool suspend,
 }
 
 template <class R>
-sy::task<void> asynciter_main(R& rt, benchmark::State& state, form f, std::uint64_t k,
+sy::task_t<R> asynciter_main(R& rt, benchmark::State& state, form f, std::uint64_t k,
                               bool suspend, sy::bench::iteration_check& check,
                               sy::bench::thread_peak& threads) {
     std::vector<std::uint64_t> list(k);
@@ -142,6 +151,13 @@ SY_WORKLOAD(asynciter) {
                                                    "iterations nest and overflowed thread and fiber "
                                                    "stacks; the release smoke and runs check this bench");
 #endif
+                        if constexpr (!runs_sy_generator<R>) {
+                            if (f == form::generator)
+                                return sy::bench::skip(
+                                    st, "asio::awaitable can await only Asio's own operations, not "
+                                        "sy::async_generator; asio::experimental::coro (its async "
+                                        "generator) is not written for this bench yet");
+                        }
                         asynciter_task<R>(st, f, suspend);
                     });
     });

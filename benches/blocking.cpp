@@ -115,7 +115,7 @@ struct totals {
 
 // ---- task models -----------------------------------------------------------------------
 template <class R>
-sy::task<void> heartbeat(R& rt, run_state& rs) {
+sy::task_t<R> heartbeat(R& rt, run_state& rs) {
     rs.beating.store(true, std::memory_order_release);
     std::uint64_t last = now_ns();
     while (!rs.done.load(std::memory_order_acquire)) {
@@ -127,13 +127,13 @@ sy::task<void> heartbeat(R& rt, run_state& rs) {
 }
 
 template <class R>
-sy::task<int> caller(R& rt, run_state& rs, mode m) {
+sy::task_t<R, int> caller(R& rt, run_state& rs, mode m) {
     if (m == mode::direct) co_return blocking_call(rs);
     co_return co_await rt.offload([&rs] { return blocking_call(rs); });
 }
 
 template <class R>
-sy::task<void> blocking_main(R& rt, benchmark::State& state, mode m, totals& tot) {
+sy::task_t<R> blocking_main(R& rt, benchmark::State& state, mode m, totals& tot) {
     run_state rs;
     std::vector<typename R::template join_handle<int>> hs;
     hs.reserve(kCalls);

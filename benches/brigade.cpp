@@ -53,7 +53,7 @@ struct ring {
 
 // One hop: read the token, write it + 1 to the next pipe. `laps` hops.
 template <class R>
-sy::task<std::uint64_t> member(R& rt, int in, int out, std::uint64_t laps, bool starts) {
+sy::task_t<R, std::uint64_t> member(R& rt, int in, int out, std::uint64_t laps, bool starts) {
     std::uint64_t token = 0;
     if (starts) {
         if (co_await rt.write(out, &token, sizeof token) != sizeof token) co_return UINT64_MAX;
@@ -68,7 +68,7 @@ sy::task<std::uint64_t> member(R& rt, int in, int out, std::uint64_t laps, bool 
 }
 
 template <class R>
-sy::task<void> brigade_main(R& rt, benchmark::State& state, int k, std::uint64_t laps,
+sy::task_t<R> brigade_main(R& rt, benchmark::State& state, int k, std::uint64_t laps,
                             sy::bench::iteration_check& check, sy::bench::thread_peak& threads) {
     ring r(k);
     for (auto _ : state) {

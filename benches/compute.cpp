@@ -87,7 +87,7 @@ void finish(benchmark::State& state, std::uint64_t steps, const sy::bench::itera
 
 // ---- task models -----------------------------------------------------------------------
 template <class R>
-sy::task<std::uint64_t> chain(R& rt, chain_state x, std::uint64_t steps, std::uint64_t every) {
+sy::task_t<R, std::uint64_t> chain(R& rt, chain_state x, std::uint64_t steps, std::uint64_t every) {
     if (every == kNoYield) co_return value(run_steps(x, steps));
     for (std::uint64_t done = 0; done < steps;) {
         const std::uint64_t n = std::min(every, steps - done);
@@ -99,7 +99,7 @@ sy::task<std::uint64_t> chain(R& rt, chain_state x, std::uint64_t steps, std::ui
 }
 
 template <class R>
-sy::task<void> compute_main(R& rt, benchmark::State& state, std::uint64_t steps,
+sy::task_t<R> compute_main(R& rt, benchmark::State& state, std::uint64_t steps,
                             std::uint64_t every, sy::bench::iteration_check& check,
                             sy::bench::thread_peak& threads) {
     std::vector<typename R::template join_handle<std::uint64_t>> hs;

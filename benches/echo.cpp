@@ -1,9 +1,10 @@
 // echo: a TCP echo server per model under the same load generator.
 //
 // What: for each server (the seven models and the hand-written references:
-// `epoll` for the readiness loops, `thread_ref` for threads, `libuv_ref` and
-// `uring_ref` for the libuv and uring models -- benches/echo/refs.hpp; the
-// last two run the closed loop at 10 and 100 connections only), bench_echo starts `switchyard-echo --model M` pinned to the
+// `epoll` for the readiness loops, `thread_ref` for threads, `libuv_ref`,
+// `uring_ref` and `asio_ref` for the libuv, uring and asio models --
+// benches/echo/refs.hpp; the last three run the closed loop at 10 and 100
+// connections only), bench_echo starts `switchyard-echo --model M` pinned to the
 // first CPU and runs `switchyard-load` -- its own process, pinned to the
 // second CPU when there is one -- against it on 127.0.0.1:
 //   echo/<server>/conns:C/size:S/mode:closed          C connections, one
@@ -388,12 +389,12 @@ std::vector<int> v(const T (&a)[N]) {
 
 }  // namespace
 
-// libuv_ref and uring_ref are there for the seam's cost per message: they run
+// libuv_ref, uring_ref and asio_ref are there for the seam's cost per message: they run
 // the closed loop at 10 and 100 connections (the configurations the seam table
 // and its targets use), not the open loop -- the default run's budget; `run
 // --full` runs them everywhere.
 static bool closed_refs_only(const std::string& server) {
-    return !sy::bench::opts().full && (server == "libuv_ref" || server == "uring_ref");
+    return !sy::bench::opts().full && (server == "libuv_ref" || server == "uring_ref" || server == "asio_ref");
 }
 
 SY_WORKLOAD(echo) {
@@ -413,6 +414,9 @@ SY_WORKLOAD(echo) {
 #endif
 #if SY_HAVE_URING
     ours("uring_ref");
+#endif
+#if SY_HAVE_ASIO
+    ours("asio_ref");
 #endif
     sy::bench::for_each_task_model([&]<class R>() { ours(R::name); });
     sy::bench::for_each_callback_model([&]<class R>() { ours(R::name); });

@@ -99,7 +99,7 @@ struct aligned_buffer {
 // One stream of reads (a task): returns the sum of block indices read, or
 // UINT64_MAX if any read was short or returned the wrong block.
 template <class R>
-sy::task<std::uint64_t> stream(R& rt, int fd, std::uint64_t s, std::uint64_t count) {
+sy::task_t<R, std::uint64_t> stream(R& rt, int fd, std::uint64_t s, std::uint64_t count) {
     aligned_buffer buf;
     std::uint64_t sum = 0;
     for (std::uint64_t k = 0; k < count; ++k) {
@@ -149,7 +149,7 @@ int pick_fd(benchmark::State& state, bool direct) {
 }
 
 template <class R>
-sy::task<void> fileread_main(R& rt, benchmark::State& state, int fd, int depth,
+sy::task_t<R> fileread_main(R& rt, benchmark::State& state, int fd, int depth,
                              sy::bench::iteration_check& check,
                              sy::bench::thread_peak& threads) {
     const std::uint64_t per = reads() / std::uint64_t(depth);

@@ -126,7 +126,7 @@ struct shared {
 };
 
 template <class R, sync_kind S, bool Suspend>
-sy::task<void> incrementer(R& rt, shared<R>& sh, std::uint64_t k) {
+sy::task_t<R> incrementer(R& rt, shared<R>& sh, std::uint64_t k) {
     for (std::uint64_t i = 0; i < k; ++i) {
         if constexpr (S == sync_kind::atomic) {
             std::atomic_ref<std::uint64_t>(sh.count).fetch_add(1, std::memory_order_relaxed);
@@ -147,7 +147,7 @@ sy::task<void> incrementer(R& rt, shared<R>& sh, std::uint64_t k) {
 }
 
 template <class R, sync_kind S, bool Suspend>
-sy::task<void> locks_main(R& rt, benchmark::State& state, checker& chk) {
+sy::task_t<R> locks_main(R& rt, benchmark::State& state, checker& chk) {
     const std::uint64_t m = tasks(), k = increments();
     std::vector<typename R::template join_handle<void>> hs;
     hs.reserve(m);

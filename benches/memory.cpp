@@ -97,7 +97,7 @@ struct shared_state {
 };
 
 template <class R>
-sy::task<void> waiter(shared_state<R>* s) {
+sy::task_t<R> waiter(shared_state<R>* s) {
     if (s->in.fetch_add(1) + 1 == s->n) s->all_in.set();
     co_await s->gate.wait();
 }
@@ -107,7 +107,7 @@ template <class R>
 sample measure_task_model(std::uint64_t n, const sy::bench::runner_config& cfg) {
     auto rt = sy::bench::make_runner<R>(cfg);
     sample s{n, 0, 0, 0, 0};
-    auto body = [&](R& r) -> sy::task<void> {
+    auto body = [&](R& r) -> sy::task_t<R> {
         shared_state<R> st(r, n);
         std::vector<typename R::template join_handle<void>> handles;
         handles.reserve(n);

@@ -164,7 +164,7 @@ private:
 };
 
 template <class R>
-sy::task<std::uint64_t> lane_task(unsigned lane, unsigned lanes, std::uint64_t steps) {
+sy::task_t<R, std::uint64_t> lane_task(unsigned lane, unsigned lanes, std::uint64_t steps) {
     co_return lane_work(lane, lanes, steps);
 }
 
@@ -206,7 +206,7 @@ void multicore_loops(benchmark::State& state, unsigned n) {
 
 // ---- workers / threads: n tasks on one preemptive runner --------------------------------------
 template <class R>
-sy::task<void> parallel_main(R& rt, benchmark::State& state, unsigned n, std::uint64_t& checksum,
+sy::task_t<R> parallel_main(R& rt, benchmark::State& state, unsigned n, std::uint64_t& checksum,
                              sy::bench::thread_peak& threads) {
     std::vector<typename R::template join_handle<std::uint64_t>> hs;
     hs.reserve(n);

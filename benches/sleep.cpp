@@ -255,7 +255,7 @@ struct finish_line {
 // Sleeps for_ns (burst) or until wake_at (steady: for_ns == 0), then records
 // how late it woke against wake_at.
 template <class R>
-sy::task<void> sleeper(R& rt, std::uint64_t wake_at, std::uint64_t for_ns, std::int64_t* late,
+sy::task_t<R> sleeper(R& rt, std::uint64_t wake_at, std::uint64_t for_ns, std::int64_t* late,
                        finish_line<R>& fl) {
     co_await rt.sleep_for(for_ns ? std::chrono::nanoseconds(for_ns) : until(wake_at));
     *late = std::int64_t(now_ns() - wake_at);
@@ -263,7 +263,7 @@ sy::task<void> sleeper(R& rt, std::uint64_t wake_at, std::uint64_t for_ns, std::
 }
 
 template <class R>
-sy::task<void> sleep_main(R& rt, benchmark::State& state, const plan& p, recorder& rec) {
+sy::task_t<R> sleep_main(R& rt, benchmark::State& state, const plan& p, recorder& rec) {
     for (auto _ : state) {
         rec.begin();
         finish_line<R> fl(rt, p.total());

@@ -193,7 +193,7 @@ void futex_pingpong(benchmark::State& state, sy::placement where) {
 // Each side keeps its own sum (on thread/pool they run on different threads);
 // the channel hand-offs order their updates, the joins publish them.
 template <class R>
-sy::task<void> ping(typename R::template channel<std::uint64_t>& out,
+sy::task_t<R> ping(typename R::template channel<std::uint64_t>& out,
                     typename R::template channel<std::uint64_t>& in, std::uint64_t hops,
                     std::uint64_t& sum) {
     std::uint64_t token = 0;
@@ -205,7 +205,7 @@ sy::task<void> ping(typename R::template channel<std::uint64_t>& out,
 }
 
 template <class R>
-sy::task<void> pong(typename R::template channel<std::uint64_t>& in,
+sy::task_t<R> pong(typename R::template channel<std::uint64_t>& in,
                     typename R::template channel<std::uint64_t>& out, std::uint64_t hops,
                     std::uint64_t& sum) {
     for (std::uint64_t i = 0; i < hops; ++i) {
@@ -216,7 +216,7 @@ sy::task<void> pong(typename R::template channel<std::uint64_t>& in,
 }
 
 template <class R>
-sy::task<void> switch_main(R& rt, benchmark::State& state, std::uint64_t hops,
+sy::task_t<R> switch_main(R& rt, benchmark::State& state, std::uint64_t hops,
                            sy::bench::iteration_check& check, sy::bench::thread_peak& threads) {
     for (auto _ : state) {
         typename R::template channel<std::uint64_t> ab(rt), ba(rt);

@@ -18,6 +18,9 @@
 #if SY_HAVE_UV
 #include "runners/libuv.hpp"
 #endif
+#if SY_HAVE_ASIO
+#include "runners/asio.hpp"
+#endif
 
 namespace sy {
 
@@ -39,6 +42,9 @@ static_assert(task_runner<cb_adapter<uring_runner>>);
 #if SY_HAVE_UV
 static_assert(callback_runner<libuv_runner>);
 static_assert(task_runner<cb_adapter<libuv_runner>>);
+#endif
+#if SY_HAVE_ASIO
+static_assert(task_runner<asio_runner>);
 #endif
 
 // Does this model need io_uring (and should skip when it is unavailable)?
@@ -63,6 +69,13 @@ inline constexpr bool needs_uring = R::name == "coroutine_uring" || R::name == "
 #else
 #define SY_UV_TASK_MODEL
 #endif
-// All seven models as task runners (the callback ones through cb_adapter).
-#define SY_ALL_TASK_MODELS \
-    sy::thread_runner, sy::pool_runner SY_FIBER_MODEL, sy::coroutine_runner SY_URING_TASK_MODELS SY_UV_TASK_MODEL
+#if SY_HAVE_ASIO
+#define SY_ASIO_MODEL , sy::asio_runner
+#else
+#define SY_ASIO_MODEL
+#endif
+// Every model but coroutine_mt (the tests add it at fixed worker counts) as
+// task runners (the callback ones through cb_adapter).
+#define SY_ALL_TASK_MODELS                                                                       \
+    sy::thread_runner, sy::pool_runner SY_FIBER_MODEL, sy::coroutine_runner SY_URING_TASK_MODELS \
+        SY_UV_TASK_MODEL SY_ASIO_MODEL

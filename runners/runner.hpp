@@ -1,10 +1,12 @@
 // The seam: what a runner offers a workload. Two shapes, because two of the
 // eight models are callback programs by nature.
 //
-// task_runner (thread, pool, fiber, coroutine, coroutine_mt, coroutine_uring; and the
-// callback models through cb_adapter, for the tests): workload bodies are
-// sy::task coroutines.
-//   auto h = rt.spawn(task<T>)        start a task; co_await h.join() -> T
+// task_runner (thread, pool, fiber, coroutine, coroutine_mt, coroutine_uring, asio;
+// and the callback models through cb_adapter, for the tests): workload bodies
+// are coroutines of type sy::task_t<R, T> -- R::task_type<T> when the runner
+// names one (asio: asio::awaitable<T>, which can only await what Asio knows),
+// else sy::task<T>.
+//   auto h = rt.spawn(task_t<R, T>)   start a task; co_await h.join() -> T
 //   co_await rt.yield()               let others run
 //   co_await rt.sleep_for(d)          never wakes early
 //   co_await rt.read/write(fd, b, n)  io_result: bytes, or -errno
@@ -22,7 +24,7 @@
 //   co_await rt.offload(fn)           fn() on a worker thread; value or rethrow
 //   R::channel<T> ch(rt)              co_await ch.send(v) / ch.recv()
 //   R::event ev(rt)                   ev.set() from any thread; co_await ev.wait()
-//   rt.run(task<T>) -> T              until every task has finished
+//   rt.run(task_t<R, T>) -> T         until every task has finished
 //   R::name, R::cooperative           model name; one thread, switching only at awaits
 //
 // callback_runner (uring, libuv): see detail/callback.hpp.
@@ -44,8 +46,24 @@ struct sockaddr;
 
 namespace sy {
 
+namespace detail {
+template <class R, class T>
+struct task_of {
+    using type = task<T>;
+};
+template <class R, class T>
+    requires requires { typename R::template task_type<T>; }
+struct task_of<R, T> {
+    using type = typename R::template task_type<T>;
+};
+}  // namespace detail
+
+// The coroutine type task bodies are written in on runner R.
+template <class R, class T = void>
+using task_t = typename detail::task_of<R, T>::type;
+
 template <class R>
-concept task_runner = requires(R& rt, task<int> t, int fd, void* buf, std::size_t n,
+concept task_runner = requires(R& rt, task_t<R, int> t, int fd, void* buf, std::size_t n,
                                const sockaddr* sa, socklen_t sl) {
     { R::name } -> std::convertible_to<std::string_view>;
     { R::cooperative } -> std::convertible_to<bool>;

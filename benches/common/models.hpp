@@ -104,7 +104,8 @@ void visit(F& f) {
 }  // namespace detail
 
 // f.template operator()<R>() for each task model (thread, pool, fiber,
-// coroutine, coroutine_mt, coroutine_uring) in this build and in --sy_models.
+// coroutine, coroutine_mt, coroutine_uring, asio) in this build and in
+// --sy_models.
 template <class F>
 void for_each_task_model(F&& f) {
     detail::visit<thread_runner>(f);
@@ -116,6 +117,9 @@ void for_each_task_model(F&& f) {
     detail::visit<coroutine_mt_runner>(f);
 #if SY_HAVE_URING
     detail::visit<coroutine_uring_runner>(f);
+#endif
+#if SY_HAVE_ASIO
+    detail::visit<asio_runner>(f);
 #endif
 }
 

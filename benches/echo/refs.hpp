@@ -5,6 +5,7 @@
 //   thread_ref   (server.cpp)   blocking accept, a thread per connection
 //   libuv_ref    (ref_libuv.cpp) libuv's own test/echo-server.c shape
 //   uring_ref    (ref_uring.cpp) liburing directly, the uring model's kernel paths
+//   asio_ref     (ref_asio.cpp)  Asio's own cpp20/coroutines/echo_server.cpp shape
 // Each takes the listening socket (non-blocking, bound to 127.0.0.1) and
 // serves until killed.
 #pragma once
@@ -21,5 +22,6 @@ inline constexpr int kBacklog = 4096;
 
 void run_libuv_reference(int lfd);
 void run_uring_reference(int lfd);
+void run_asio_reference(int lfd);
 
 }  // namespace sy::echo

@@ -12,7 +12,7 @@
 //                     worker; the pool has one worker per CPU of the machine
 //                     plus one that accepts, so it serves as many connections
 //                     at once as there are CPUs -- the executor's limit
-//   fiber, coroutine, coroutine_uring: a task per connection on one thread
+//   fiber, coroutine, coroutine_uring, asio: a task per connection on one thread
 //   coroutine_mt      a task per connection on one worker per CPU
 //   uring, libuv      the same steps as callbacks on the raw loop
 //   The io_uring models use what the kernel offers -- multishot accept,
@@ -24,8 +24,9 @@
 //                     blocking accept, then one std::thread per connection
 //                     looping on blocking recv/send -- what `thread` is
 //                     compared to (the seam's cost for threads)
-//   libuv_ref, uring_ref  libuv's and liburing's own echo-server shapes,
-//                     no runner (ref_libuv.cpp, ref_uring.cpp; refs.hpp)
+//   libuv_ref, uring_ref, asio_ref  libuv's, liburing's and Asio's own
+//                     echo-server shapes, no runner (ref_libuv.cpp,
+//                     ref_uring.cpp, ref_asio.cpp; refs.hpp)
 // Connections get TCP_NODELAY. RLIMIT_NOFILE is raised to its hard limit.
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -63,7 +64,7 @@ constexpr int kEpollBatch = 256;
 
 // ---- task models -------------------------------------------------------------------------
 template <class R>
-sy::task<void> serve(R& rt, int fd) {
+sy::task_t<R> serve(R& rt, int fd) {
     std::vector<char> buf(kBufSize);
     for (;;) {
         sy::io_result n = co_await rt.read(fd, buf.data(), buf.size());
@@ -79,7 +80,7 @@ done:
 }
 
 template <class R>
-sy::task<void> accept_loop(R& rt, int lfd) {
+sy::task_t<R> accept_loop(R& rt, int lfd) {
     for (;;) {
         sy::io_result fd = co_await rt.accept(lfd);
         if (fd < 0) {
@@ -95,7 +96,7 @@ sy::task<void> accept_loop(R& rt, int lfd) {
 // received chunks arrive as streams, the chunk's buffer is written back and
 // returned to the kernel's buffer ring.
 template <class R>
-sy::task<void> serve_stream(R& rt, int fd) {
+sy::task_t<R> serve_stream(R& rt, int fd) {
     auto in = rt.recv_stream(fd);
     for (bool ok = true; ok;) {
         auto it = co_await in.next();
@@ -114,7 +115,7 @@ sy::task<void> serve_stream(R& rt, int fd) {
 }
 
 template <class R>
-sy::task<void> accept_stream_loop(R& rt, int lfd) {
+sy::task_t<R> accept_stream_loop(R& rt, int lfd) {
     auto incoming = rt.accept_stream(lfd);
     for (;;) {
         auto it = co_await incoming.next();
@@ -423,7 +424,7 @@ int main(int argc, char** argv) {
         else if (a == "--cpu") cpu = number(value());
         else die("unknown option '" + a + "' (usage: switchyard-echo --model M [--port P] [--cpu N])");
     }
-    if (model.empty()) die("--model is required (" + sy::known_models_text() + ", epoll, thread_ref, libuv_ref, uring_ref)");
+    if (model.empty()) die("--model is required (" + sy::known_models_text() + ", epoll, thread_ref, libuv_ref, uring_ref, asio_ref)");
     if (cpu >= 0) {
         std::string err = sy::pin_this_thread(cpu);
         if (!err.empty()) die(err);
@@ -439,6 +440,9 @@ int main(int argc, char** argv) {
 #if SY_HAVE_URING
         else if (model == "uring_ref") sy::echo::run_uring_reference(lfd);
 #endif
+#if SY_HAVE_ASIO
+        else if (model == "asio_ref") sy::echo::run_asio_reference(lfd);
+#endif
         else if (model == "thread") run_task_model<sy::thread_runner>(lfd);
         else if (model == "pool") run_pool(lfd);
 #if SY_HAVE_BOOST_CONTEXT
@@ -453,8 +457,11 @@ int main(int argc, char** argv) {
 #if SY_HAVE_UV
         else if (model == "libuv") run_callback_model<sy::libuv_runner>(lfd);
 #endif
+#if SY_HAVE_ASIO
+        else if (model == "asio") run_task_model<sy::asio_runner>(lfd);
+#endif
         else die("unknown or disabled model '" + model + "' (" + sy::known_models_text() +
-                 ", epoll, thread_ref, libuv_ref, uring_ref)");
+                 ", epoll, thread_ref, libuv_ref, uring_ref, asio_ref)");
     } catch (const std::exception& e) {
         die(e.what(), 1);
     }

@@ -69,7 +69,7 @@ inline std::string io_error(const char* what, io_result n) {
 // ---- task models ------------------------------------------------------------------
 
 template <class R, class P>
-sy::task<void> task_client(R& rt, conn& c, P& p) {
+sy::task_t<R> task_client(R& rt, conn& c, P& p) {
     while (p.left()) {
         p.begin(c.out);
         for (std::size_t off = 0; off < c.out.size();) {
@@ -102,7 +102,7 @@ sy::task<void> task_client(R& rt, conn& c, P& p) {
 // per client, each making its share of the requests on its own connection,
 // and joins them. Protocol stats accumulate over iterations.
 template <class R, class P>
-sy::task<void> task_main(R& rt, benchmark::State& state, const sockaddr_in& addr, std::vector<conn>& conns,
+sy::task_t<R> task_main(R& rt, benchmark::State& state, const sockaddr_in& addr, std::vector<conn>& conns,
                          std::vector<P>& protos, reply_stats& setup, sy::bench::thread_peak& threads) {
     for (auto& c : conns) {
         io_result r = co_await rt.connect(c.fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr);

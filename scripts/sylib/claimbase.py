@@ -22,7 +22,7 @@ CLOSE = "too close to call"
 VERDICTS = ("holds", "holds only when", "mixed", "refuted", CLOSE, "not measured")
 
 LOOP_MODELS = tidy.LOOP_MODELS
-STACKLESS = ("coroutine", "coroutine_uring")
+STACKLESS = ("coroutine", "coroutine_uring", "asio")  # C++20 stackless coroutines, sy::task or Asio's awaitable
 STACKFUL = ("fiber",)
 THREAD_HANDOFFS = ("thread", "pool", "futex")
 PINNED = ("same", "cross")

@@ -14,7 +14,7 @@ import sys
 BUILD = [
     "g++", "cmake", "ninja-build", "pkg-config", "git",
     "libbenchmark-dev", "libgtest-dev", "liburing-dev", "libuv1-dev",
-    "libboost-context-dev", "nlohmann-json3-dev", "libmariadb-dev",
+    "libboost-context-dev", "nlohmann-json3-dev", "libmariadb-dev", "libasio-dev",
 ]
 # apt's Python modules for charts, reports and statistics.
 PYTHON = ["python3-matplotlib", "python3-numpy", "python3-scipy"]

@@ -30,13 +30,13 @@ COLOURS = {
     "coroutine_uring": "#E69F00", "uring": "#CC79A7", "libuv": "#000000",
     "bare_call": "#7F7F7F", "bare_coroutine": "#8C564B", "bare_fcontext": "#C49C94",
     "futex": "#BCBD22", "epoll": "#17BECF", "thread_ref": "#1F77B4", "libuv_ref": "#6B6B6B",
-    "uring_ref": "#B07AA1",
+    "uring_ref": "#B07AA1", "asio": "#2CA02C", "asio_ref": "#98DF8A",
     "py_asyncio": "#9467BD", "py_asyncio_proto": "#C5B0D5", "py_uvloop": "#8C6D31",
     "py_uvloop_proto": "#BD9E39", "py_gevent": "#E7969C", "py_threads": "#AD494A",
     "node": "#637939", "go_gomaxprocs1": "#7B4173", "go": "#A55194", "wrk": "#393B79",
 }
 MARKERS = {"thread": "o", "pool": "s", "fiber": "^", "coroutine": "D", "coroutine_mt": "d", "coroutine_uring": "v",
-           "uring": "P", "libuv": "X"}
+           "uring": "P", "libuv": "X", "asio": "h"}
 OTHER_COLOUR = "#555555"
 SVG_HASHSALT = "switchyard"    # fixed: SVG ids and so the files are reproducible
 PEER_MARKER = "*"

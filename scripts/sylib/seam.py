@@ -16,7 +16,7 @@ from .tidy import Results
 # model -> the reference written with the same library and kernel paths
 REFERENCES = (("thread", "thread_ref"), ("pool", "thread_ref"), ("fiber", "epoll"),
               ("coroutine", "epoll"), ("coroutine_uring", "uring_ref"),
-              ("uring", "uring_ref"), ("libuv", "libuv_ref"),
+              ("uring", "uring_ref"), ("libuv", "libuv_ref"), ("asio", "asio_ref"),
               ("thread", "py_threads"),        # context: C++ vs Python threads,
               ("thread_ref", "py_threads"))    # through the seam and without it
 SIZE, CONNS = "64", ("10", "100")

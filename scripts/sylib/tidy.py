@@ -34,7 +34,7 @@ from .results import (LOOP_MODELS, MODELS, InputError, entry_counters, entry_key
                       steady)
 
 BASELINES = ("bare_call", "bare_coroutine", "bare_fcontext", "futex", "epoll", "thread_ref",
-             "libuv_ref", "uring_ref")
+             "libuv_ref", "uring_ref", "asio_ref")
 PEERS = ("py_asyncio", "py_asyncio_proto", "py_uvloop", "py_uvloop_proto", "py_gevent",
          "py_threads", "node", "go_gomaxprocs1", "go",
          "py_redis_asyncio", "py_aiohttp", "py_aiomysql")   # clients of redis / http / sql

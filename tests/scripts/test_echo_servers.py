@@ -15,8 +15,8 @@ import pytest
 from conftest import TEST_BUILD
 from test_peers import FLOOD_LIMIT, connect, flood, payload, recv_exactly, reset, start
 
-SERVERS = ["epoll", "thread_ref", "libuv_ref", "uring_ref", "thread", "pool", "fiber", "coroutine", "coroutine_uring",
-           "uring", "libuv"]
+SERVERS = ["epoll", "thread_ref", "libuv_ref", "uring_ref", "asio_ref", "thread", "pool", "fiber", "coroutine",
+           "coroutine_uring", "uring", "libuv", "asio"]
 MANY = 10_000           # connections open at once
 MANY_SAMPLE = 100       # echo checked on every MANY_SAMPLE-th connection
 STOP_TIMEOUT_S = 5
