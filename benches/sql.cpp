@@ -217,7 +217,7 @@ auto wait_for(R& rt, MYSQL* m, int status) {
 // ---- task models ------------------------------------------------------------------
 
 template <class R>
-sy::task<void> task_client(R& rt, sql_client& c) {
+sy::task_t<R, void> task_client(R& rt, sql_client& c) {
     MYSQL* m = c.m.get();
     while (c.left()) {
         c.begin();
@@ -249,7 +249,7 @@ sy::task<void> task_client(R& rt, sql_client& c) {
 }
 
 template <class R>
-sy::task<void> task_main(R& rt, benchmark::State& state, std::vector<sql_client>& cs,
+sy::task_t<R, void> task_main(R& rt, benchmark::State& state, std::vector<sql_client>& cs,
                          sy::bench::iteration_check& check, sy::bench::thread_peak& threads) {
     for (auto _ : state) {
         std::vector<typename R::template join_handle<void>> hs;

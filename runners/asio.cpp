@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/steady_timer.hpp>
 #include <cerrno>
 #include <string>
@@ -119,6 +120,30 @@ asio::awaitable<io_result> asio_runner::accept(int fd) {
         owed_scope owed(owed_);
         auto [ec] = co_await d->async_wait(asio::posix::descriptor_base::wait_read, kTupleAwaitable);
         if (ec) co_return to_result(ec, 0);
+    }
+}
+
+asio::awaitable<io_result> asio_runner::wait_fd(int fd, unsigned events, std::chrono::nanoseconds timeout) {
+    using namespace asio::experimental::awaitable_operators;
+    using clock = std::chrono::steady_clock;
+    const auto deadline = clock::now() + timeout;
+    const auto type = (events & kWaitRead)    ? descriptor::wait_read
+                      : (events & kWaitWrite) ? descriptor::wait_write
+                                              : descriptor::wait_error;
+    for (;;) {
+        const io_result now = detail::wait_fd_now(fd, events);  // ready already, or no time left
+        if (now != io_result(kWaitTimeout) || clock::now() >= deadline) co_return now;
+        descriptor d(ctx_);
+        asio::error_code ec;
+        d.assign(fd, ec);
+        if (ec) co_return to_result(ec, 0);
+        asio::steady_timer timer(ctx_, deadline);
+        owed_scope owed(owed_);
+        auto first = co_await (d.async_wait(type, kTupleAwaitable) || timer.async_wait(kTupleAwaitable));
+        d.release();  // the library's fd: deregistered, not closed
+        if (first.index() == 1) co_return kWaitTimeout;  // the timer fired: never early
+        if (auto [wait_ec] = std::get<0>(first); wait_ec) co_return to_result(wait_ec, 0);
+        // ready: the next look returns the bits
     }
 }
 

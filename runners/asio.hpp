@@ -213,6 +213,13 @@ public:
     [[nodiscard]] asio::awaitable<io_result> pread(int fd, void* buf, std::size_t n, off_t offset);
     [[nodiscard]] asio::awaitable<io_result> accept(int fd);
     [[nodiscard]] asio::awaitable<io_result> connect(int fd, const sockaddr* addr, socklen_t len);
+    // Readiness of an fd a client library owns (Connector/C's socket), the
+    // way an Asio program integrates such a library: a stream_descriptor
+    // assigned for the wait, async_wait raced against a steady_timer with
+    // awaitable_operators' ||, then release() (the fd stays the library's;
+    // two epoll_ctl per wait). kWait* bits (read first: one direction per
+    // wait, as Connector/C asks), kWaitTimeout, or -errno.
+    [[nodiscard]] asio::awaitable<io_result> wait_fd(int fd, unsigned events, std::chrono::nanoseconds timeout);
     // Closes fd; its pending operations end with -ECANCELED.
     void close(int fd);
 

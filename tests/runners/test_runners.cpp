@@ -81,7 +81,7 @@ using counter_t = std::atomic<long>;
 
 // ---- ordering ------------------------------------------------------------------------
 template <class R>
-task<void> yielder(R& rt, char id, int rounds, std::string& log, std::mutex& mu) {
+sy::task_t<R> yielder(R& rt, char id, int rounds, std::string& log, std::mutex& mu) {
     for (int i = 0; i < rounds; ++i) {
         {
             std::lock_guard l(mu);
@@ -96,7 +96,7 @@ TYPED_TEST(Runner, YieldInterleavesCooperativeTasks) {
     constexpr int kRounds = 5;
     std::string log;
     std::mutex mu;
-    auto body = [&](R& rt) -> task<void> {
+    auto body = [&](R& rt) -> sy::task_t<R> {
         auto a = rt.spawn(yielder(rt, 'A', kRounds, log, mu));
         auto b = rt.spawn(yielder(rt, 'B', kRounds, log, mu));
         co_await a.join();
@@ -114,7 +114,7 @@ TYPED_TEST(Runner, YieldInterleavesCooperativeTasks) {
 
 // ---- many tasks --------------------------------------------------------------------
 template <class R>
-task<long> square(R& rt, long i, counter_t<R>& ran) {
+sy::task_t<R, long> square(R& rt, long i, counter_t<R>& ran) {
     ++ran;
     co_return i * i;
 }
@@ -122,7 +122,7 @@ task<long> square(R& rt, long i, counter_t<R>& ran) {
 template <class R>
 void many_tasks(R& rt, long n) {
     counter_t<R> ran{0};
-    auto body = [&](R& r) -> task<long> {
+    auto body = [&](R& r) -> sy::task_t<R, long> {
         std::vector<typename R::template join_handle<long>> hs;
         hs.reserve(std::size_t(n));
         for (long i = 0; i < n; ++i) hs.push_back(r.spawn(square(r, i, ran)));
@@ -149,12 +149,12 @@ TYPED_TEST(Runner, SleepNeverWakesEarly) {
     using R = TypeParam;
     constexpr std::chrono::nanoseconds kDurations[] = {1ms, 3ms, 12ms, 40ms};
     std::vector<std::chrono::nanoseconds> slept(std::size(kDurations));
-    auto sleeper = [](R& rt, std::chrono::nanoseconds d, std::chrono::nanoseconds& out) -> task<void> {
+    auto sleeper = [](R& rt, std::chrono::nanoseconds d, std::chrono::nanoseconds& out) -> sy::task_t<R> {
         auto t0 = std::chrono::steady_clock::now();
         co_await rt.sleep_for(d);
         out = std::chrono::steady_clock::now() - t0;
     };
-    auto body = [&](R& rt) -> task<void> {
+    auto body = [&](R& rt) -> sy::task_t<R> {
         std::vector<typename R::template join_handle<void>> hs;
         for (std::size_t i = 0; i < std::size(kDurations); ++i)
             hs.push_back(rt.spawn(sleeper(rt, kDurations[i], slept[i])));
@@ -167,14 +167,14 @@ TYPED_TEST(Runner, SleepNeverWakesEarly) {
 
 // ---- exceptions ------------------------------------------------------------------------
 template <class R>
-task<int> thrower(R& rt) {
+sy::task_t<R, int> thrower(R& rt) {
     co_await rt.yield();
     throw std::runtime_error("from task");
 }
 
 TYPED_TEST(Runner, ExceptionsPropagateToTheAwaitingTask) {
     using R = TypeParam;
-    auto body = [](R& rt) -> task<std::string> {
+    auto body = [](R& rt) -> sy::task_t<R, std::string> {
         std::string seen;
         auto h = rt.spawn(thrower(rt));
         try {
@@ -190,7 +190,7 @@ TYPED_TEST(Runner, ExceptionsPropagateToTheAwaitingTask) {
         co_return seen;
     };
     EXPECT_EQ(this->rt->run(body(*this->rt)), "from task+from task");
-    auto failing_main = [](R& rt) -> task<int> { co_return co_await thrower(rt); };
+    auto failing_main = [](R& rt) -> sy::task_t<R, int> { co_return co_await thrower(rt); };
     EXPECT_THROW(this->rt->run(failing_main(*this->rt)), std::runtime_error);
 }
 
@@ -203,7 +203,7 @@ inline unsigned char pattern(std::size_t msg, std::size_t i) {
 }
 
 template <class R>
-task<long> echo_server(R& rt, int fd) {
+sy::task_t<R, long> echo_server(R& rt, int fd) {
     std::vector<char> buf(4096);
     long total = 0;
     for (;;) {
@@ -222,7 +222,7 @@ task<long> echo_server(R& rt, int fd) {
 }
 
 template <class R>
-task<long> echo_client(R& rt, int fd) {
+sy::task_t<R, long> echo_client(R& rt, int fd) {
     std::vector<unsigned char> out(kEchoSize), in(kEchoSize);
     long bad = 0;
     for (int m = 0; m < kEchoMessages; ++m) {
@@ -251,7 +251,7 @@ TYPED_TEST(Runner, EchoOverSocketpair) {
     int sv[2];
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
     long served = 0, bad = 0;
-    auto body = [&](R& rt) -> task<void> {
+    auto body = [&](R& rt) -> sy::task_t<R> {
         auto s = rt.spawn(echo_server(rt, sv[0]));
         auto c = rt.spawn(echo_client(rt, sv[1]));
         bad = co_await c.join();
@@ -268,7 +268,7 @@ TYPED_TEST(Runner, FdErrorsSurfaceAsResults) {
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
     ::close(sv[1]);  // the peer is gone
     sy::io_result bad_fd = 0, eof = 1, broken = 0;
-    auto body = [&](R& rt) -> task<void> {
+    auto body = [&](R& rt) -> sy::task_t<R> {
         char c = 'x';
         bad_fd = co_await rt.read(1 << 20, &c, 1);  // no such fd
         eof = co_await rt.read(sv[0], &c, 1);
@@ -290,11 +290,11 @@ TYPED_TEST(Runner, ClosingAnFdEndsItsPendingRead) {
         int sv[2];
         ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
         sy::io_result got = 0;
-        auto reader = [&](R& rt) -> task<void> {
+        auto reader = [&](R& rt) -> sy::task_t<R> {
             char c;
             got = co_await rt.read(sv[0], &c, 1);
         };
-        auto body = [&](R& rt) -> task<void> {
+        auto body = [&](R& rt) -> sy::task_t<R> {
             auto h = rt.spawn(reader(rt));
             co_await rt.sleep_for(2ms);  // the read is pending now
             rt.close(sv[0]);
@@ -317,12 +317,12 @@ TYPED_TEST(Runner, WaitFdSeesReadableAfterAWrite) {
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
     sy::io_result before = 0, writable = 0, readable = 0;
     std::chrono::nanoseconds waited{};
-    auto writer = [&](R& rt) -> task<void> {
+    auto writer = [&](R& rt) -> sy::task_t<R> {
         co_await rt.sleep_for(kWaitWriteAfter);
         char c = 'x';
         EXPECT_EQ(::write(sv[1], &c, 1), 1);
     };
-    auto body = [&](R& rt) -> task<void> {
+    auto body = [&](R& rt) -> sy::task_t<R> {
         before = co_await rt.wait_fd(sv[0], sy::kWaitRead, 0ns);  // nothing yet, and no time to wait
         writable = co_await rt.wait_fd(sv[1], sy::kWaitWrite, kWaitBound);
         auto h = rt.spawn(writer(rt));
@@ -346,7 +346,7 @@ TYPED_TEST(Runner, WaitFdTimesOutNeverEarlyAndWaitsAgain) {
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
     sy::io_result timed_out = 0, again = 0, hung_up = 0;
     std::chrono::nanoseconds waited{};
-    auto body = [&](R& rt) -> task<void> {
+    auto body = [&](R& rt) -> sy::task_t<R> {
         auto t0 = std::chrono::steady_clock::now();
         timed_out = co_await rt.wait_fd(sv[0], sy::kWaitRead, kWaitShort);
         waited = std::chrono::steady_clock::now() - t0;
@@ -374,11 +374,11 @@ TYPED_TEST(Runner, WaitFdManyWaitersGetTheirOwnResults) {
     std::vector<std::array<int, 2>> sv(kPairs);
     for (auto& p : sv) ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p.data()), 0);
     std::vector<sy::io_result> got(kPairs, 0);
-    auto waiter = [&](R& rt, int i) -> task<void> {
+    auto waiter = [&](R& rt, int i) -> sy::task_t<R> {
         got[std::size_t(i)] = co_await rt.wait_fd(sv[std::size_t(i)][0], sy::kWaitRead,
                                                   i % 2 ? std::chrono::nanoseconds(kWaitShort) : kWaitBound);
     };
-    auto body = [&](R& rt) -> task<void> {
+    auto body = [&](R& rt) -> sy::task_t<R> {
         std::vector<typename R::template join_handle<void>> hs;
         for (int i = 0; i < kPairs; ++i) hs.push_back(rt.spawn(waiter(rt, i)));
         co_await rt.sleep_for(kWaitWriteAfter);
@@ -404,13 +404,13 @@ TYPED_TEST(Runner, OffloadReturnsWhileOtherTasksRun) {
     std::atomic<int> ticks{0};
     int value = 0, ticks_during = 0;
     std::string error;
-    auto ticker = [&](R& rt) -> task<void> {
+    auto ticker = [&](R& rt) -> sy::task_t<R> {
         while (!done) {
             co_await rt.sleep_for(1ms);
             ++ticks;
         }
     };
-    auto body = [&](R& rt) -> task<void> {
+    auto body = [&](R& rt) -> sy::task_t<R> {
         auto t = rt.spawn(ticker(rt));
         value = co_await rt.offload([] {
             std::this_thread::sleep_for(60ms);  // a blocking call
@@ -435,7 +435,7 @@ TYPED_TEST(Runner, EventSetFromAnotherThreadWakesTheTask) {
     using R = TypeParam;
     typename R::event ev(*this->rt);
     std::thread setter;
-    auto body = [&](R& rt) -> task<bool> {
+    auto body = [&](R& rt) -> sy::task_t<R, bool> {
         setter = std::thread([&] {
             std::this_thread::sleep_for(5ms);
             ev.set();
@@ -452,10 +452,10 @@ TYPED_TEST(Runner, EventSetFromAnotherThreadWakesTheTask) {
 TYPED_TEST(Runner, ChannelHandsValuesOverInOrder) {
     using R = TypeParam;
     constexpr long kValues = 2000;
-    auto producer = [](typename R::template channel<long>& ch) -> task<void> {
+    auto producer = [](typename R::template channel<long>& ch) -> sy::task_t<R> {
         for (long i = 1; i <= kValues; ++i) co_await ch.send(i);
     };
-    auto body = [&](R& rt) -> task<long> {
+    auto body = [&](R& rt) -> sy::task_t<R, long> {
         typename R::template channel<long> ch(rt);
         auto p = rt.spawn(producer(ch));
         long sum = 0, last = 0, out_of_order = 0;
@@ -473,7 +473,7 @@ TYPED_TEST(Runner, ChannelHandsValuesOverInOrder) {
 
 // ---- shutdown --------------------------------------------------------------------------
 template <class R>
-task<void> holds_counted(R& rt, int sleeps) {
+sy::task_t<R> holds_counted(R& rt, int sleeps) {
     sy::test::counted c;
     for (int i = 0; i < sleeps; ++i) co_await rt.sleep_for(100us);
 }
@@ -483,7 +483,7 @@ TYPED_TEST(Runner, ShutdownDestroysEverything) {
     sy::test::counted::reset();
     {
         auto rt = make_runner<R>();
-        auto body = [](R& r) -> task<void> {
+        auto body = [](R& r) -> sy::task_t<R> {
             sy::test::counted mine;
             std::vector<typename R::template join_handle<void>> joined;
             for (int i = 0; i < 50; ++i) {
@@ -513,7 +513,7 @@ TYPED_TEST(Runner, DeadlockIsReportedNotHung) {
         __lsan::ScopedDisabler leaks_expected;
 #endif
         auto rt = new R();  // not reusable after a deadlock: leaked with its tasks
-        auto body = [](R& r) -> task<void> {
+        auto body = [](R& r) -> sy::task_t<R> {
             typename R::template channel<int> ch(r);
             co_await ch.recv();  // nobody will ever send
         };
@@ -632,7 +632,7 @@ TYPED_TEST(Runner, PreadReadsTheRightBlock) {
         ASSERT_EQ(::write(fd, block.data(), kBlock), ssize_t(kBlock));
     }
     long wrong = 0, bad_results = 0;
-    auto body = [&](R& rt) -> task<void> {
+    auto body = [&](R& rt) -> sy::task_t<R> {
         std::vector<char> buf(kBlock);
         for (std::uint64_t k = 0; k < 200; ++k) {
             std::uint64_t b = (k * 37) % kBlocks;
@@ -665,7 +665,7 @@ namespace {
 // all 11,111 live before the first leaf runs (measured).
 // Correctness of the sum is checked on every model by skynet's smoke run.
 template <class R>
-task<long> tree_node(R& rt, long num, long size, std::size_t& peak_live) {
+sy::task_t<R, long> tree_node(R& rt, long num, long size, std::size_t& peak_live) {
     peak_live = std::max(peak_live, rt.live_tasks());
     if (size == 1) co_return num;
     constexpr long kFanout = 10;
