@@ -351,7 +351,10 @@ std::vector<std::uint64_t> sizes(mode m) {
     switch (sy::bench::opts().size) {
         case sy::bench::tier::smoke: return v(kSmokeSizes);
         case sy::bench::tier::quick: return m == mode::burst ? v(kQuickBurstSizes) : v(kQuickSteadySizes);
-        default: return v(kFullSizes);
+        default:
+            // steady n:1e5 (T = 500 ms, ~1.5 s per model and process) runs with
+            // `run --full`: the default run's 15-minute budget (2026-12-03).
+            return m == mode::steady && !sy::bench::opts().full ? v(kQuickSteadySizes) : v(kFullSizes);
     }
 }
 
