@@ -401,8 +401,10 @@ static bool closed_refs_only(const std::string& server) {
 
 SY_WORKLOAD(echo) {
     using sy::bench::name;
-    std::vector<int> conns = pick(v(kSmokeConns), v(kQuickConns), v(kFullConns));
     const bool publication = sy::bench::opts().full;
+    // 1000 connections (a row per server and process, ~50 s of the default
+    // run) come with `run --full`: the default run's budget (2026-12-03).
+    std::vector<int> conns = pick(v(kSmokeConns), v(kQuickConns), publication ? v(kFullConns) : v(kQuickConns));
     std::vector<int> sizes = pick(v(kSmokeSizes), v(kSmokeSizes), publication ? v(kPublicationSizes) : v(kFullSizes));
     const std::string echo_server = exe_dir() + "/switchyard-echo";
     std::vector<server_spec> servers;
