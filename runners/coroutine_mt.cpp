@@ -20,9 +20,11 @@ std::uint64_t xorshift(std::uint64_t& s) {
 }
 }  // namespace
 
-coroutine_mt_runner::coroutine_mt_runner(coroutine_mt_options opts) : wheel_(detail::now_ns()) {
+coroutine_mt_runner::coroutine_mt_runner(coroutine_mt_options opts)
+    : frames_(opts.workers ? opts.workers : detail::default_worker_count()),
+      wheel_(detail::now_ns()) {
     on_complete = &complete_spawned;
-    unsigned n = opts.workers ? opts.workers : detail::default_worker_count();
+    const unsigned n = unsigned(frames_.size());
     workers_.reserve(n);
     for (unsigned i = 0; i < n; ++i) {
         auto w = std::make_unique<worker>();
@@ -73,22 +75,15 @@ handle coroutine_mt_runner::steal_into(worker& w) {
         w.stolen.clear();
         {
             std::lock_guard l(v.mu);
-            std::size_t take = (v.local.size() - v.holes + 1) / 2;
-            while (w.stolen.size() < take && !v.local.empty()) {
-                handle h = v.local.front();
-                v.local.pop_front();
-                if (h)
-                    w.stolen.push_back(h);
-                else
-                    --v.holes;
-            }
-            v.local_size.store(v.local.size() - v.holes, std::memory_order_relaxed);
+            std::size_t take = (v.local.size() + 1) / 2;
+            while (w.stolen.size() < take && !v.local.empty()) w.stolen.push_back(v.local.pop());
+            v.local_size.store(v.local.size(), std::memory_order_relaxed);
         }
         if (w.stolen.empty()) continue;
         if (w.stolen.size() > 1) {
             std::lock_guard l(w.mu);
-            w.local.insert(w.local.end(), w.stolen.begin() + 1, w.stolen.end());
-            w.local_size.store(w.local.size() - w.holes, std::memory_order_seq_cst);
+            for (std::size_t i = 1; i < w.stolen.size(); ++i) w.local.push(w.stolen[i]);
+            w.local_size.store(w.local.size(), std::memory_order_seq_cst);
         }
         return w.stolen.front();
     }
@@ -305,6 +300,7 @@ void coroutine_mt_runner::maintain(worker&) {
 // ---- the worker loop -----------------------------------------------------------------------------------
 void coroutine_mt_runner::work(worker& w) {
     detail::tl_mt_worker = &w;
+    detail::frame_pool_scope frames(&frames_.member(w.index));
     try {
         while (!stop_.load(std::memory_order_acquire)) {
             maintain(w);
@@ -337,9 +333,6 @@ void coroutine_mt_runner::work(worker& w) {
 }
 
 void coroutine_mt_runner::run_workers() {
-    // One worker: every frame is made and freed on this thread, so the pool
-    // serves. Several: the heap, since a frame may end on another worker.
-    detail::frame_pool_scope frames(workers_.size() == 1 ? &pool_ : nullptr);
     const unsigned n = unsigned(workers_.size());
     stop_.store(false);
     failure_ = nullptr;

@@ -5,9 +5,10 @@
 //   lifo      per worker, owner only: the task just woken by the running one
 //             (a channel hand-off); runs next, at most kLifoStreak times in a
 //             row; never stolen, never used by yield().
-//   local     per worker, FIFO: tasks spawned or woken on that worker. For
-//             now a std::deque under a spin lock (detail/spin_lock.hpp), not
-//             yet a lock-free ring: correct and TSan-clean first.
+//   local     per worker, FIFO: tasks spawned or woken on that worker: a
+//             ring (detail/ring_queue.hpp) under a spin lock
+//             (detail/spin_lock.hpp), on cache lines of its own so the
+//             owner's private fields do not bounce with thieves' locking.
 //   inject    global, spin lock: tasks made ready by threads that are not workers
 //             (offload completions, events set from outside, the main task).
 //   steal     a worker out of work takes half of a random victim's local queue.
@@ -33,14 +34,20 @@
 // sets kDone. Each does one atomic RMW; whichever comes second resumes the
 // joiner (the finisher by symmetric transfer, the joiner by not suspending).
 // Help-first: a join on a child still near the tail of the joiner's own
-// queue takes it out and runs it at once (join_policy::help_first).
+// queue takes it out and runs it at once (join_policy::help_first). The RMWs
+// are skipped where no race is possible: a help-first joiner stores kJoined
+// (nobody else can see the child yet), a finisher that finds kJoined already
+// set stores kDone (the joiner is suspended), and a handle dropped after its
+// task is seen done frees it at once. In a tree of joins that leaves the
+// queue's lock as the only RMW per task.
 //
 // Timers: one timer_wheel under a mutex, advanced by whichever worker is at
 // a turn boundary (try_lock) or by the driver when its wait times out. I/O:
 // one shared epoll poller (detail/mt_poller.hpp, and why there). Frames:
-// with one worker (the calling thread) from the runner's frame_pool, as in
-// `coroutine`; with several from the heap (glibc's per-thread caches), since
-// the frame_pool is not thread-safe and a frame may end on another worker.
+// from a frame_pool per worker (a detail::frame_pool_group): a frame made on
+// one worker and ended on another goes to the second one's free list, and
+// full lists trade batches through the group (detail/frame_pool.hpp), so a
+// spawn costs what it costs in `coroutine`, with no malloc and no lock.
 // Deadlock: the last worker to park, finding no queued task, timer, armed
 // I/O or pending cross-thread wake, ends run() with sy::deadlock_error.
 #pragma once
@@ -66,6 +73,7 @@
 #include "runners/detail/intrusive.hpp"
 #include "runners/detail/mt_poller.hpp"
 #include "runners/detail/offload_pool.hpp"
+#include "runners/detail/ring_queue.hpp"
 #include "runners/detail/spin_lock.hpp"
 #include "runners/detail/timer_wheel.hpp"
 #include "runners/errors.hpp"
@@ -80,6 +88,9 @@ struct coroutine_mt_options {
 
 namespace detail {
 inline constexpr std::uint32_t kJoined = 4;  // a joiner's continuation is set
+// x86-64's line: what a worker's shared and private fields are kept apart by
+// (std::hardware_destructive_interference_size warns in headers on GCC 12).
+inline constexpr std::size_t kCacheLine = 64;
 // Runs from the LIFO slot in a row before the local queue gets a turn (Tokio: 3).
 inline constexpr unsigned kLifoStreak = 3;
 }  // namespace detail
@@ -127,7 +138,13 @@ public:
                         static_cast<detail::completion_hook*>(p.ext));
                     p.continuation = joiner;
                     if (s->take_recent_local(h)) {  // not started: run it here, now
-                        detail::state_of(p).fetch_or(detail::kJoined, std::memory_order_release);
+                        // Nobody else can reach the task before it runs, so
+                        // a plain store (no RMW); its finisher, wherever it
+                        // ends, is ordered after this by the queue it went
+                        // through when it suspended.
+                        auto st = detail::state_of(p);
+                        st.store(st.load(std::memory_order_relaxed) | detail::kJoined,
+                                 std::memory_order_relaxed);
                         return h;
                     }
                     // One RMW settles the race with the finisher (see the header).
@@ -150,9 +167,12 @@ public:
     private:
         void drop() noexcept {
             if (!h_) return;
-            std::uint32_t old =
-                detail::state_of(h_.promise()).fetch_or(detail::kDetached, std::memory_order_acq_rel);
-            if (old & detail::kDone) h_.destroy();  // else the task destroys itself at its end
+            auto st = detail::state_of(h_.promise());
+            // Seen done (the usual case after a join): the finisher is past
+            // its last touch of the frame, so no RMW is needed to free it.
+            if (st.load(std::memory_order_acquire) & detail::kDone ||
+                st.fetch_or(detail::kDetached, std::memory_order_acq_rel) & detail::kDone)
+                h_.destroy();  // else the task destroys itself at its end
             h_ = {};
         }
         std::coroutine_handle<detail::promise<T>> h_{};
@@ -506,8 +526,8 @@ public:
     // Exact once run() has returned; a moment's estimate while it runs.
     std::size_t live_tasks() const;
     unsigned worker_count() const { return unsigned(workers_.size()); }
-    // With one worker, frames come from this pool (see the header).
-    detail::frame_pool& frames() { return pool_; }
+    // The workers' frame pools (see the header).
+    detail::frame_pool_group& frames() { return frames_; }
     // Before run(): help-first joins (the default) or plain FIFO.
     void set_join_policy(join_policy p) noexcept { help_first_ = p == join_policy::help_first; }
 
@@ -552,7 +572,7 @@ private:
     void stop_all_locked();  // under idle_mu_
     void fail(std::exception_ptr e);
 
-    detail::frame_pool pool_;  // first member constructed, last destroyed
+    detail::frame_pool_group frames_;  // first member constructed, last destroyed
     std::vector<std::unique_ptr<worker>> workers_;
     bool help_first_ = true;
 
@@ -592,24 +612,27 @@ private:
 };
 
 // ---- the worker and the hot paths (inline) ------------------------------------------------------
-struct coroutine_mt_runner::worker {
-    coroutine_mt_runner* rt = nullptr;
-    unsigned index = 0;
-    detail::spin_lock mu;  // local queue
+struct alignas(detail::kCacheLine) coroutine_mt_runner::worker {
+    // Shared with thieves and parkers: the local queue.
+    detail::spin_lock mu;
     // Help-first joins take a task out of the middle: it leaves a hole (a
     // null handle) that pops skip and that is trimmed at once at the tail.
-    std::deque<std::coroutine_handle<>> local;
-    std::size_t holes = 0;                   // under mu
+    detail::ring_queue<std::coroutine_handle<>> local;  // under mu
     std::atomic<std::size_t> local_size{0};  // tasks, not holes: for thieves and parkers
-    std::coroutine_handle<> lifo{};          // owner only
+
+    // The owner's own (a line of their own).
+    alignas(detail::kCacheLine) coroutine_mt_runner* rt = nullptr;
+    unsigned index = 0;
+    std::coroutine_handle<> lifo{};
     unsigned lifo_streak = 0;
     std::size_t budget = 0;
     bool searching = false;
     std::uint64_t rng = 0;
     std::atomic<std::int64_t> live{0};     // spawns - completions on this worker (owner writes)
-    std::atomic<std::uint32_t> parked{0};  // futex word: 1 while parked
     std::vector<std::coroutine_handle<>> stolen;  // scratch for steal_into
     std::thread thread;
+
+    alignas(detail::kCacheLine) std::atomic<std::uint32_t> parked{0};  // futex word: 1 while parked
 };
 
 namespace detail {
@@ -620,10 +643,10 @@ inline thread_local coroutine_mt_runner::worker* tl_mt_worker = nullptr;
 inline void coroutine_mt_runner::push_local(worker& w, std::coroutine_handle<> h, bool notify) {
     {
         std::lock_guard l(w.mu);
-        w.local.push_back(h);
+        w.local.push(h);
         // seq_cst when others may park: this store and park()'s registration
         // are the two sides of the lost-wake-up check (see notify_parked).
-        w.local_size.store(w.local.size() - w.holes, workers_.size() > 1
+        w.local_size.store(w.local.size(), workers_.size() > 1
                                                          ? std::memory_order_seq_cst
                                                          : std::memory_order_relaxed);
     }
@@ -633,17 +656,10 @@ inline void coroutine_mt_runner::push_local(worker& w, std::coroutine_handle<> h
 inline std::coroutine_handle<> coroutine_mt_runner::pop_local(worker& w) {
     if (w.local_size.load(std::memory_order_relaxed) == 0) return {};
     std::lock_guard l(w.mu);
-    while (!w.local.empty()) {
-        auto h = w.local.front();
-        w.local.pop_front();
-        if (!h) {
-            --w.holes;
-            continue;
-        }
-        w.local_size.store(w.local.size() - w.holes, std::memory_order_relaxed);
-        return h;
-    }
-    return {};
+    if (w.local.empty()) return {};
+    auto h = w.local.pop();
+    w.local_size.store(w.local.size(), std::memory_order_relaxed);
+    return h;
 }
 
 inline void coroutine_mt_runner::make_ready(std::coroutine_handle<> h) {
@@ -692,22 +708,10 @@ inline bool coroutine_mt_runner::take_recent_local(std::coroutine_handle<> h) no
     worker* w = detail::tl_mt_worker;
     if (!help_first_ || w->budget == 0) return false;
     std::lock_guard l(w->mu);
-    std::size_t n = std::min(w->local.size(), detail::kJoinWindow);
-    for (std::size_t i = 1; i <= n; ++i) {
-        auto it = w->local.end() - std::ptrdiff_t(i);
-        if (*it == h) {
-            *it = {};
-            ++w->holes;
-            while (!w->local.empty() && !w->local.back()) {  // trim the tail
-                w->local.pop_back();
-                --w->holes;
-            }
-            w->local_size.store(w->local.size() - w->holes, std::memory_order_relaxed);
-            --w->budget;
-            return true;
-        }
-    }
-    return false;
+    if (!w->local.take_recent(h, detail::kJoinWindow)) return false;
+    w->local_size.store(w->local.size(), std::memory_order_relaxed);
+    --w->budget;
+    return true;
 }
 
 inline void coroutine_mt_runner::count_live(int delta) noexcept {
@@ -722,12 +726,19 @@ inline std::coroutine_handle<> coroutine_mt_runner::complete_spawned(detail::com
                                                                      detail::promise_base& p,
                                                                      std::coroutine_handle<> h) noexcept {
     auto* s = static_cast<coroutine_mt_runner*>(hook);
-    std::uint32_t old = detail::state_of(p).fetch_or(detail::kDone, std::memory_order_acq_rel);
+    auto st = detail::state_of(p);
     std::coroutine_handle<> then;
-    if (old & detail::kDetached) {
+    // A joiner already waiting is suspended until we resume it, and only it
+    // could write the state word: a plain store of kDone will do (the usual
+    // case in a tree of joins). Otherwise one RMW settles the race.
+    if (std::uint32_t cur = st.load(std::memory_order_acquire); cur & detail::kJoined) {
+        then = p.continuation;  // the joiner runs here, now
+        st.store(cur | detail::kDone, std::memory_order_relaxed);
+    } else if (std::uint32_t old = st.fetch_or(detail::kDone, std::memory_order_acq_rel);
+               old & detail::kDetached) {
         h.destroy();
     } else if (old & detail::kJoined) {
-        then = p.continuation;  // the joiner runs here, now
+        then = p.continuation;
     }
     s->count_live(-1);  // run() ends when the last worker to park sums these to 0
     return then ? then : s->next();

@@ -46,7 +46,7 @@ TEST(FramePool, BlocksAreAlignedInsideChunksAndDisjoint) {
     for (std::size_t i = 1; i < blocks.size(); ++i)
         ASSERT_LE(blocks[i - 1].p + blocks[i - 1].n, blocks[i].p) << "blocks overlap";
     for (auto& b : blocks) pool.deallocate(b.p, b.n);
-    EXPECT_EQ(pool.live_blocks(), 0u);
+    EXPECT_EQ(pool.live_blocks(), 0);
     // Freed blocks are reused before new memory is carved.
     std::size_t reserved = pool.reserved_bytes();
     void* again = pool.allocate(100);
@@ -65,10 +65,10 @@ TEST(FramePool, BlocksFromTheHeapAndThePoolMixSafely) {
         void* pooled = sy::detail::pooled_allocate(64);
         sy::detail::pooled_deallocate(heap, 64);  // freed while a pool is current
         heap = nullptr;
-        EXPECT_EQ(pool.live_blocks(), 1u);
+        EXPECT_EQ(pool.live_blocks(), 1);
         sy::detail::pooled_deallocate(pooled, 64);
     }
-    EXPECT_EQ(pool.live_blocks(), 0u);
+    EXPECT_EQ(pool.live_blocks(), 0);
 }
 
 // Timer wheel: a fake clock, timers at many distances, each must fire at

@@ -495,7 +495,7 @@ TYPED_TEST(Runner, ShutdownDestroysEverything) {
         rt->run(body(*rt));
         EXPECT_EQ(rt->live_tasks(), 0u);
         if constexpr (requires { rt->frames(); }) {
-            EXPECT_EQ(rt->frames().live_blocks(), 0u) << "coroutine frames leaked";
+            EXPECT_EQ(rt->frames().live_blocks(), 0) << "coroutine frames leaked";
         }
     }
     EXPECT_EQ(sy::test::counted::constructed.load(), 101);
