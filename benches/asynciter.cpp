@@ -5,7 +5,10 @@
 // the same K items in a task on each task model:
 //   asynciter/<model>/form:generator   it = co_await g.begin(); while (it != g.end())
 //                                      { use(*it); co_await ++it; } over an sy::async_generator
-//                                      (runners/async_generator.hpp): C++'s `async for`
+//                                      (runners/async_generator.hpp): C++'s `async for`;
+//                                      on asio, Asio's own async generator instead
+//                                      (asio::experimental::coro, resumed with
+//                                      async_resume(use_awaitable), as its docs do)
 //   asynciter/<model>/form:await_loop  for (i < K) sum += co_await next_item(rt, i):
 //                                      one sy::task awaited per item, the explicit loop
 //   asynciter/<model>/form:plain_loop  for (x : items) over a vector built before timing
@@ -28,6 +31,13 @@
 #include "benches/common/bench.hpp"
 #include "benches/common/models.hpp"
 #include "runners/async_generator.hpp"
+#if SY_HAVE_ASIO
+#include <asio/experimental/coro.hpp>
+#include <asio/experimental/use_coro.hpp>
+#include <asio/post.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#endif
 
 namespace {
 
@@ -54,7 +64,8 @@ constexpr const char* form_name(form f) {
 
 // sy::async_generator is an sy::task-family coroutine: a runner whose tasks
 // are a coroutine type of its own (asio::awaitable, which awaits only what
-// Asio knows) can neither await the generator nor be awaited inside it.
+// Asio knows) can neither await the generator nor be awaited inside it, so
+// asio's rows use Asio's generator (asio_numbers).
 template <class R>
 inline constexpr bool runs_sy_generator = std::is_same_v<sy::task_t<R, int>, sy::task<int>>;
 
@@ -66,6 +77,18 @@ sy::async_generator<std::uint64_t> numbers(R& rt, std::uint64_t k, bool suspend)
         co_yield i;
     }
 }
+
+#if SY_HAVE_ASIO
+// Asio's async generator: the same items; a suspension is the asio model's
+// yield (a post to the io_context), spelled with the coro's own token.
+asio::experimental::coro<std::uint64_t> asio_numbers(asio::any_io_executor ex, std::uint64_t k,
+                                                     bool suspend) {
+    for (std::uint64_t i = 0; i < k; ++i) {
+        if (suspend) co_await asio::post(ex, asio::experimental::use_coro);
+        co_yield i;
+    }
+}
+#endif
 
 template <class R>
 sy::task_t<R, std::uint64_t> next_item(R& rt, std::uint64_t i, bool suspend) {
@@ -79,7 +102,7 @@ sy::task_t<R, std::uint64_t> consume(R& rt, form f, std::uint64_t k, bool suspen
                                 const std::vector<std::uint64_t>& list) {
     std::uint64_t sum = 0;
     if (f == form::generator) {
-        if constexpr (runs_sy_generator<R>) {  // else the row is a skip (registration)
+        if constexpr (runs_sy_generator<R>) {
             auto g = numbers(rt, k, suspend);
             // cppcoro's `for (auto it = co_await g.begin(); it != g.end(); co_await ++it)`;
             // GCC 12 rejects co_await in a for statement's increment, so spelled as a while.
@@ -88,6 +111,11 @@ sy::task_t<R, std::uint64_t> consume(R& rt, form f, std::uint64_t k, bool suspen
                 sum += *it;
                 co_await ++it;
             }
+        } else {
+#if SY_HAVE_ASIO
+            auto g = asio_numbers(co_await asio::this_coro::executor, k, suspend);
+            while (auto v = co_await g.async_resume(asio::use_awaitable)) sum += *v;
+#endif
         }
     } else if (f == form::await_loop) {
         for (std::uint64_t i = 0; i < k; ++i) sum += co_await next_item(rt, i, suspend);
@@ -151,13 +179,6 @@ SY_WORKLOAD(asynciter) {
                                                    "iterations nest and overflowed thread and fiber "
                                                    "stacks; the release smoke and runs check this bench");
 #endif
-                        if constexpr (!runs_sy_generator<R>) {
-                            if (f == form::generator)
-                                return sy::bench::skip(
-                                    st, "asio::awaitable can await only Asio's own operations, not "
-                                        "sy::async_generator; asio::experimental::coro (its async "
-                                        "generator) is not written for this bench yet");
-                        }
                         asynciter_task<R>(st, f, suspend);
                     });
     });

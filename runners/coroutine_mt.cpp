@@ -49,7 +49,7 @@ void coroutine_mt_runner::push_inject(handle h) {
     {
         std::lock_guard l(inject_mu_);
         inject_.push_back(h);
-        inject_size_.store(inject_.size(), std::memory_order_seq_cst);
+        inject_size_.store(inject_.size(), std::memory_order_relaxed);
     }
     notify_parked();
 }
@@ -83,17 +83,28 @@ handle coroutine_mt_runner::steal_into(worker& w) {
         if (w.stolen.size() > 1) {
             std::lock_guard l(w.mu);
             for (std::size_t i = 1; i < w.stolen.size(); ++i) w.local.push(w.stolen[i]);
-            w.local_size.store(w.local.size(), std::memory_order_seq_cst);
+            w.local_size.store(w.local.size(), std::memory_order_relaxed);
         }
         return w.stolen.front();
     }
     return {};
 }
 
+// Every queue, each under its lock: a push's critical section comes before
+// or after this look at its queue, so either we see the task, or the pusher
+// -- which loads the idle counters after its unlock -- sees what our caller
+// did before calling (registered as parked, stopped searching). The locks
+// are the Dekker pair, so a push needs no seq_cst store (an xchg on x86,
+// per task) and the rare parker pays N uncontended locks instead.
 bool coroutine_mt_runner::work_visible() {
-    if (inject_size_.load(std::memory_order_seq_cst) != 0) return true;
-    for (auto& w : workers_)
-        if (w->local_size.load(std::memory_order_seq_cst) != 0) return true;
+    {
+        std::lock_guard l(inject_mu_);
+        if (!inject_.empty()) return true;
+    }
+    for (auto& w : workers_) {
+        std::lock_guard l(w->mu);
+        if (!w->local.empty()) return true;
+    }
     return false;
 }
 
@@ -116,11 +127,10 @@ handle coroutine_mt_runner::find_work(worker& w) {
 }
 
 // ---- idle: searching, parking, waking ------------------------------------------------------------
-// A push calls this after queueing. The push's seq_cst store of the queue
-// size comes before these seq_cst loads of the counters, as park()'s seq_cst
-// updates of the counters come before its seq_cst loads of the sizes: in
-// the single total order one side sees the other (Dekker), so either the
-// parker sees the task or we see the parker. (No fences: TSan ignores them.)
+// A push calls this after queueing, after its unlock. park() registers
+// before it looks at every queue under its lock (work_visible), so either
+// the parker sees the task or we see the parker. (Locks, not fences: TSan
+// ignores fences.)
 void coroutine_mt_runner::notify_parked() {
     if (searching_.load(std::memory_order_seq_cst) != 0 ||
         unparked_.load(std::memory_order_seq_cst) == workers_.size())

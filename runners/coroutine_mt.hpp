@@ -23,8 +23,9 @@
 // workers; a push wakes a parked worker only when nobody is searching; a
 // worker that stops searching because it found work wakes another if more is
 // queued; a worker that parks registers first, then looks at every queue
-// again (seq_cst on both sides: Dekker), so a push is never lost between the
-// look and the sleep. Parked workers sleep on a futex (std::atomic::wait),
+// again under the queue's lock, while a push reads the idle counts after its
+// unlock (the locks order the two sides: Dekker without a seq_cst store per
+// push), so a push is never lost between the look and the sleep. Parked workers sleep on a futex (std::atomic::wait),
 // except one: the first to park takes the "driver" role and sleeps in the
 // shared poller's epoll_pwait2 with the next timer as its timeout (woken by
 // the poller's eventfd).
@@ -644,11 +645,8 @@ inline void coroutine_mt_runner::push_local(worker& w, std::coroutine_handle<> h
     {
         std::lock_guard l(w.mu);
         w.local.push(h);
-        // seq_cst when others may park: this store and park()'s registration
-        // are the two sides of the lost-wake-up check (see notify_parked).
-        w.local_size.store(w.local.size(), workers_.size() > 1
-                                                         ? std::memory_order_seq_cst
-                                                         : std::memory_order_relaxed);
+        // A hint for thieves; a parker looks under the lock (work_visible).
+        w.local_size.store(w.local.size(), std::memory_order_relaxed);
     }
     if (notify && workers_.size() > 1) notify_parked();
 }

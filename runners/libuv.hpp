@@ -145,10 +145,7 @@ public:
     template <class F>
     void wait_fd(int fd, unsigned events, std::chrono::nanoseconds timeout, F&& f) {
         const std::uint64_t ns = detail::wait_ns(timeout);
-        if (ns == 0) {  // no time to wait: look once
-            post([f = std::forward<F>(f), r = detail::wait_fd_now(fd, events)]() mutable { f(r); });
-            return;
-        }
+        if (ns == 0) return detail::post_wait_fd_now(*this, fd, events, std::forward<F>(f));
         struct node final : detail::pooled {
             uv_poll_t poll;
             uv_timer_t timer;

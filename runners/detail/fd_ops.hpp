@@ -185,6 +185,14 @@ inline io_result wait_fd_now(int fd, unsigned events) {
     return r == -EAGAIN ? io_result(kWaitTimeout) : r;
 }
 
+// Callback models (libuv, uring) with no time to wait: look once now and
+// deliver from a posted callback, since a completion never runs inside the
+// call that asked for it.
+template <class Runner, class F>
+void post_wait_fd_now(Runner& rt, int fd, unsigned events, F&& f) {
+    rt.post([f = std::forward<F>(f), r = wait_fd_now(fd, events)]() mutable { f(r); });
+}
+
 // Thread/pool: poll(2) until ready or the deadline (CLOCK_MONOTONIC; EINTR
 // and an early return wait again for the rest).
 inline io_result wait_blocking(int fd, unsigned events, std::chrono::nanoseconds timeout) {

@@ -98,12 +98,8 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=pyclient.positive, required=True,
                    help="bytes of the file fetched (/<size>.bin)")
     args = pyclient.parse(p, argv)
-    try:
-        import aiohttp
-    except ImportError as e:
-        print(f"{PROG}: {e} (apt-get install python3-aiohttp)", file=sys.stderr)
-        return pyclient.EXIT_USAGE
-    return pyclient.run(PROG, args, body, failures=(aiohttp.ClientError,))
+    return pyclient.run_library(PROG, args, body, modules=("aiohttp",), apt="python3-aiohttp",
+                                failures=lambda aiohttp: (aiohttp.ClientError,))
 
 
 if __name__ == "__main__":

@@ -157,14 +157,9 @@ def make_parser():
 def main(argv=None) -> int:
     p = make_parser()
     args = pyclient.parse(p, argv)
-    try:
-        import aiomysql
-        import pymysql
-    except ImportError as e:
-        print(f"{PROG}: {e} (apt-get install python3-aiomysql)", file=sys.stderr)
-        return pyclient.EXIT_USAGE
-    del aiomysql
-    return pyclient.run(PROG, args, body, failures=(pymysql.err.MySQLError,))
+    return pyclient.run_library(PROG, args, body, modules=("aiomysql", "pymysql"),
+                                apt="python3-aiomysql",
+                                failures=lambda _aiomysql, pymysql: (pymysql.err.MySQLError,))
 
 
 if __name__ == "__main__":

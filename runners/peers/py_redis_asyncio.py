@@ -126,13 +126,9 @@ def main(argv=None) -> int:
     if (args.requests // args.concurrency) % args.pipeline:
         p.error(f"each client's {args.requests // args.concurrency} requests are not whole "
                 f"pipelines of {args.pipeline}")
-    try:
-        import redis
-        import redis.asyncio  # noqa: F401
-    except ImportError as e:
-        print(f"{PROG}: {e} (apt-get install python3-redis)", file=sys.stderr)
-        return pyclient.EXIT_USAGE
-    return pyclient.run(PROG, args, body, failures=(redis.RedisError,))
+    return pyclient.run_library(PROG, args, body, modules=("redis", "redis.asyncio"),
+                                apt="python3-redis",
+                                failures=lambda redis, _asyncio: (redis.RedisError,))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import sys
 import time
@@ -46,34 +47,23 @@ class Parser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
-def positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a positive integer: '{text}'") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"not a positive integer: '{text}'")
-    return v
+def checked(convert, ok, what: str):
+    """An argparse type: `convert` the text, accept it when `ok`, else one
+    line "not <what>: '<text>'"."""
+    def parse(text: str):
+        try:
+            v = convert(text)
+        except ValueError:
+            v = None
+        if v is None or not ok(v):
+            raise argparse.ArgumentTypeError(f"not {what}: '{text}'")
+        return v
+    return parse
 
 
-def port_number(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: '{text}'") from None
-    if not 0 < v <= 65535:
-        raise argparse.ArgumentTypeError(f"not a port number: '{text}'")
-    return v
-
-
-def seconds(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: '{text}'") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"not a positive number of seconds: '{text}'")
-    return v
+positive = checked(int, lambda v: v > 0, "a positive integer")
+port_number = checked(int, lambda v: 0 < v <= 65535, "a port number")
+seconds = checked(float, lambda v: v > 0, "a positive number of seconds")
 
 
 def parser(prog: str, about: str) -> Parser:
@@ -149,6 +139,18 @@ def loop_factory(loop: str):
         import uvloop   # ImportError: reported by run()
         return uvloop.new_event_loop
     return None
+
+
+def run_library(prog: str, args, body, *, modules: tuple, apt: str, failures) -> int:
+    """Imports the client library's `modules` (missing: one line naming the
+    apt package, exit 2), then run() with `failures(*modules)` as the
+    library's "server could not be used" exception types."""
+    try:
+        loaded = [importlib.import_module(m) for m in modules]
+    except ImportError as e:
+        print(f"{prog}: {e} (apt-get install {apt})", file=sys.stderr)
+        return EXIT_USAGE
+    return run(prog, args, body, failures=failures(*loaded))
 
 
 def run(prog: str, args, body, failures: tuple = ()) -> int:

@@ -71,6 +71,43 @@ TEST(FramePool, BlocksFromTheHeapAndThePoolMixSafely) {
     EXPECT_EQ(pool.live_blocks(), 0);
 }
 
+// A frame made on one worker and ended on another goes to the second one's
+// pool; a pool that only frees hands full batches to the group, and a pool
+// that only allocates takes them back before it carves new memory (so a
+// producer/consumer pair of workers does not grow for ever).
+TEST(FramePool, GroupMembersTradeBlocksWithoutGrowing) {
+#if defined(SY_SANITIZE)
+    GTEST_SKIP() << "sanitizer builds allocate every frame from the heap (so ASan sees them)";
+#endif
+    constexpr std::size_t kObject = 100;
+    constexpr int kRounds = 8;
+    const int n = int(sy::detail::kSpillBlocks + sy::detail::kTransferBatch);
+    sy::detail::frame_pool_group group(2);
+    frame_pool& maker = group.member(0);
+    frame_pool& ender = group.member(1);
+    std::vector<void*> blocks(std::size_t(n), nullptr);
+    std::size_t reserved_after_first = 0;
+    for (int round = 0; round < kRounds; ++round) {
+        {
+            sy::detail::frame_pool_scope on_maker(&maker);
+            for (auto& b : blocks) b = sy::detail::pooled_allocate(kObject);
+        }
+        {
+            sy::detail::frame_pool_scope on_ender(&ender);
+            for (auto* b : blocks) sy::detail::pooled_deallocate(b, kObject);
+        }
+        EXPECT_EQ(group.live_blocks(), 0) << "round " << round;
+        EXPECT_EQ(maker.live_blocks(), std::int64_t(n) * (round + 1))
+            << "every block ended on the other member";
+        if (round == 0) reserved_after_first = group.reserved_bytes();
+    }
+    EXPECT_EQ(ender.reserved_bytes(), 0u) << "the ender never carved";
+    // The maker carves the first round, then lives on the batches the ender
+    // spilled: at most one round's worth more (what stays under the ender's
+    // spill threshold), not kRounds times as much.
+    EXPECT_LE(group.reserved_bytes(), 2 * reserved_after_first + sy::detail::kFrameChunkBytes);
+}
+
 // Timer wheel: a fake clock, timers at many distances, each must fire at
 // the first advance() at or after its deadline, within one tick.
 struct test_timer : timer_node {

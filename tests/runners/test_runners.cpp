@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <system_error>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -311,10 +312,24 @@ constexpr auto kWaitBound = 5s;       // a wait that should end early, bounded b
 constexpr auto kWaitWriteAfter = 5ms;  // the peer writes this long after the wait starts
 constexpr auto kWaitShort = 20ms;     // a wait that should time out
 
+// A nonblocking unix socketpair, closed at the end of the scope.
+struct sock_pair {
+    int sv[2] = {-1, -1};
+    sock_pair() {
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+            throw std::system_error(errno, std::generic_category(), "socketpair");
+    }
+    ~sock_pair() {
+        for (int fd : sv) ::close(fd);
+    }
+    sock_pair(const sock_pair&) = delete;
+    sock_pair& operator=(const sock_pair&) = delete;
+};
+
 TYPED_TEST(Runner, WaitFdSeesReadableAfterAWrite) {
     using R = TypeParam;
-    int sv[2];
-    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    sock_pair pair;
+    int* sv = pair.sv;
     sy::io_result before = 0, writable = 0, readable = 0;
     std::chrono::nanoseconds waited{};
     auto writer = [&](R& rt) -> sy::task_t<R> {
@@ -332,8 +347,6 @@ TYPED_TEST(Runner, WaitFdSeesReadableAfterAWrite) {
         co_await h.join();
     };
     this->rt->run(body(*this->rt));
-    ::close(sv[0]);
-    ::close(sv[1]);
     EXPECT_EQ(before, sy::io_result(sy::kWaitTimeout));
     EXPECT_EQ(writable, sy::io_result(sy::kWaitWrite));
     EXPECT_EQ(readable, sy::io_result(sy::kWaitRead));
@@ -342,8 +355,8 @@ TYPED_TEST(Runner, WaitFdSeesReadableAfterAWrite) {
 
 TYPED_TEST(Runner, WaitFdTimesOutNeverEarlyAndWaitsAgain) {
     using R = TypeParam;
-    int sv[2];
-    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    sock_pair pair;
+    int* sv = pair.sv;
     sy::io_result timed_out = 0, again = 0, hung_up = 0;
     std::chrono::nanoseconds waited{};
     auto body = [&](R& rt) -> sy::task_t<R> {
@@ -358,8 +371,6 @@ TYPED_TEST(Runner, WaitFdTimesOutNeverEarlyAndWaitsAgain) {
         hung_up = co_await rt.wait_fd(sv[0], sy::kWaitRead, kWaitBound);
     };
     this->rt->run(body(*this->rt));
-    ::close(sv[0]);
-    ::close(sv[1]);
     EXPECT_EQ(timed_out, sy::io_result(sy::kWaitTimeout));
     EXPECT_GE(waited, kWaitShort) << "a wait_fd timed out early";
     EXPECT_EQ(again, sy::io_result(sy::kWaitRead));
@@ -371,11 +382,11 @@ TYPED_TEST(Runner, WaitFdTimesOutNeverEarlyAndWaitsAgain) {
 TYPED_TEST(Runner, WaitFdManyWaitersGetTheirOwnResults) {
     using R = TypeParam;
     constexpr int kPairs = 8;
-    std::vector<std::array<int, 2>> sv(kPairs);
-    for (auto& p : sv) ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p.data()), 0);
+    std::array<sock_pair, kPairs> pairs;
+    auto sv = [&](int i) { return pairs[std::size_t(i)].sv; };
     std::vector<sy::io_result> got(kPairs, 0);
     auto waiter = [&](R& rt, int i) -> sy::task_t<R> {
-        got[std::size_t(i)] = co_await rt.wait_fd(sv[std::size_t(i)][0], sy::kWaitRead,
+        got[std::size_t(i)] = co_await rt.wait_fd(sv(i)[0], sy::kWaitRead,
                                                   i % 2 ? std::chrono::nanoseconds(kWaitShort) : kWaitBound);
     };
     auto body = [&](R& rt) -> sy::task_t<R> {
@@ -384,15 +395,11 @@ TYPED_TEST(Runner, WaitFdManyWaitersGetTheirOwnResults) {
         co_await rt.sleep_for(kWaitWriteAfter);
         for (int i = 0; i < kPairs; i += 2) {
             char c = 'x';
-            EXPECT_EQ(::write(sv[std::size_t(i)][1], &c, 1), 1);
+            EXPECT_EQ(::write(sv(i)[1], &c, 1), 1);
         }
         for (auto& h : hs) co_await h.join();
     };
     this->rt->run(body(*this->rt));
-    for (auto& p : sv) {
-        ::close(p[0]);
-        ::close(p[1]);
-    }
     for (int i = 0; i < kPairs; ++i)
         EXPECT_EQ(got[std::size_t(i)], sy::io_result(i % 2 ? sy::kWaitTimeout : sy::kWaitRead)) << "waiter " << i;
 }
