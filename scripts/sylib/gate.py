@@ -226,8 +226,12 @@ def make_sides(cfg: GateConfig) -> tuple[list[Side], str | None]:
         base = Side("base", w / "worktree", w / "base", cfg.base_options,
                     f"{cfg.base_ref} ({sha[:10]})")
     opts = " ".join(f"-D{k}={v}" for k, v in cfg.cand_options.items())
-    cand = Side("cand", REPO, w / cfg.cand_build, cfg.cand_options,
-                "working tree" + (f" with {opts}" if opts else ""))
+    # An A/A gate of the working tree (same source, same options): one build
+    # serves both sides -- a second would compile the same binary.
+    same = sha is None and cfg.cand_options == cfg.base_options
+    cand = Side("cand", REPO, w / ("base" if same else cfg.cand_build), cfg.cand_options,
+                "working tree" + (f" with {opts}" if opts else "")
+                + (" (the base's build)" if same else ""))
     return [base, cand], sha
 
 
